@@ -1,0 +1,87 @@
+//! The one error type of the imager library. Every variant names the thing and the place, so
+//! the binary can print it as it is; `is_bad_input` tells the binary which exit code it earns.
+
+use std::path::PathBuf;
+
+use crate::fs::FsKind;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{}: no such file", path.display())]
+    NotFound { path: PathBuf },
+
+    #[error("{}: {reason}", path.display())]
+    BadImage { path: PathBuf, reason: String },
+
+    #[error("{}: corrupt or truncated {format} data: {detail}", path.display())]
+    Decompress {
+        path: PathBuf,
+        format: &'static str,
+        detail: String,
+    },
+
+    #[error("{fs} filesystem: {path}: {detail}")]
+    Fs {
+        fs: FsKind,
+        path: String,
+        detail: String,
+    },
+
+    #[error("{fs} filesystem does not support {what} ({path})")]
+    Unsupported {
+        fs: FsKind,
+        path: String,
+        what: &'static str,
+    },
+
+    #[error("the image has no {0} partition")]
+    NoSuchFilesystem(&'static str),
+
+    #[error("file operation {index} ({op} {path}): {source}")]
+    Op {
+        index: usize,
+        op: &'static str,
+        path: String,
+        #[source]
+        source: Box<Error>,
+    },
+
+    #[error("{what}: {detail}")]
+    Invalid { what: String, detail: String },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound { path }
+        } else {
+            Error::Io { path, source }
+        }
+    }
+
+    pub(crate) fn bad_image(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::BadImage {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// True when the user's input is at fault (exit 2); false when the machine is (exit 3).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Io { .. } => false,
+            Error::Op { source, .. } => source.is_bad_input(),
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The image engine of piimage: open Raspberry Pi SD images as users download them, read
+//! their partition tables, and edit their FAT boot and ext4 root filesystems in user space
+//! (no root, no mount, no loop device) through a copy-on-write view of the base.
+
+pub mod clock;
+pub mod cow;
+pub mod disk;
+pub mod error;
+pub mod fileop;
+pub mod flavour;
+pub mod fs;
+pub mod image;
+pub mod inspect;
+pub mod probe;
+pub mod source;
+mod sparse;
+pub mod window;
+
+pub use clock::Epoch;
+pub use error::{Error, Result};
+pub use fileop::{FileOp, Target};
+pub use image::Image;

@@ -1,0 +1,77 @@
+//! The command line, parsed once into these types; `commands` turns them into work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "piimage",
+    version,
+    about = "Bake reproducible per-node Raspberry Pi SD-card images, inspect them, and test the cluster in QEMU",
+    long_about = "piimage edits Raspberry Pi SD-card images in user space: no root, no mount, no loop device.\n\
+                  Images may be raw (.img) or compressed as downloaded (.img.xz, .img.gz, .img.zst, .zip);\n\
+                  compressed bases are decompressed once into a cache keyed by their content hash.\n\n\
+                  Exit codes: 0 success, 1 a test step failed, 2 bad input, 3 machine or harness failure.",
+    after_help = "Examples:\n  piimage inspect 2024-11-19-raspios-bookworm-arm64-lite.img.xz\n  piimage inspect node.img --json | jq .addresses\n  piimage apply base.img --ops changes.yaml -o p1.img"
+)]
+pub struct Cli {
+    /// Log what piimage does (or set PIIMAGE_LOG=debug).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// Where decompressed base images are kept [default: $XDG_CACHE_HOME/piimage or ~/.cache/piimage].
+    #[arg(long, global = true, env = "PIIMAGE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show an image's partitions, filesystems, OS flavour, hostname, addresses, users, keys and services.
+    #[command(
+        after_help = "The --json form is stable (see docs/inspect-json.md); its \"format\" field is bumped only if a field changes meaning."
+    )]
+    Inspect(InspectArgs),
+    /// Apply a list of file operations (YAML or JSON) to an image and write a new image.
+    #[command(after_help = "The operations file is a list; each item has an `op`:\n\
+  - { op: write, fs: root, path: /etc/hostname, content: \"p1\\n\", mode: \"0644\", owner: { uid: 0, gid: 0 } }\n\
+  - { op: append, fs: root, path: /etc/hosts, content: \"10.0.0.2 p2\\n\" }\n\
+  - { op: mkdir, fs: root, path: /home/pi/.ssh, mode: \"0700\", owner: { uid: 1000, gid: 1000 } }\n\
+  - { op: symlink, fs: root, path: /etc/systemd/system/multi-user.target.wants/ssh.service, target: /lib/systemd/system/ssh.service }\n\
+  - { op: remove, fs: root, path: /etc/motd }\n\
+  - { op: chmod, fs: root, path: /usr/local/bin/tool, mode: \"0755\" }\n\
+  - { op: chown, fs: root, path: /home/pi, owner: { uid: 1000, gid: 1000 } }\n\
+  - { op: touch, fs: root, path: /etc/hostname, mtime: 1700000000 }\n\
+  - { op: cmdline, set: [cgroup_enable=memory], remove: [quiet] }\n\
+  - { op: config_txt, section: all, lines: [enable_uart=1] }\n\
+`fs` is `boot` (the FAT partition) or `root` (ext4). Binary content: content: { base64: \"...\" }.\n\
+Times come from SOURCE_DATE_EPOCH, else the base's last write: same inputs, same bytes.")]
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image: .img, .img.xz, .img.gz, .img.zst or .zip.
+    pub image: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The base image (raw or compressed); it is never modified.
+    pub image: PathBuf,
+    /// The file operations, YAML or JSON.
+    #[arg(long, value_name = "FILE")]
+    pub ops: PathBuf,
+    /// Where to write the new image (written to a temporary file, renamed when complete).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Print what was done as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

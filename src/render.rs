@@ -1,0 +1,143 @@
+//! Human-readable output. JSON output is the library's types through serde; this is the
+//! other face of the same values.
+
+use std::fmt::Write;
+
+use imager::inspect::Report;
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else if value.fract() == 0.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+pub fn inspect_report(r: &Report) -> String {
+    let mut out = String::new();
+    let t = &r.partition_table;
+    let _ = writeln!(out, "image       {} ({})", r.image, bytes(r.size));
+    let scheme = match t.scheme {
+        imager::disk::Scheme::Mbr => "MBR",
+        imager::disk::Scheme::Gpt => "GPT",
+    };
+    let _ = writeln!(out, "table       {scheme}, disk id {}", t.disk_id);
+    let _ = writeln!(
+        out,
+        "  {:<2} {:>10} {:>10} {:>9}  {:<18} {:<6} {:<10} {:>9}",
+        "#", "start", "sectors", "size", "type", "fs", "label", "used"
+    );
+    for p in &t.partitions {
+        let fs = r.filesystems.iter().find(|f| f.partition == p.number);
+        let _ = writeln!(
+            out,
+            "  {:<2} {:>10} {:>10} {:>9}  {:<18} {:<6} {:<10} {:>9}",
+            p.number,
+            p.first_sector,
+            p.sectors,
+            bytes(p.sectors * t.sector_size),
+            format!("{} {}", p.type_code, p.type_name),
+            fs.map_or("-", |f| f.kind.as_str()),
+            fs.map_or("", |f| f.label.as_str()),
+            fs.map_or("-".into(), |f| bytes(f.used)),
+        );
+    }
+    let f = &r.flavour;
+    let _ = writeln!(
+        out,
+        "flavour     {} (network: {}, boot at {})",
+        f.name,
+        serde_json::to_value(f.network)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        f.boot_mount
+    );
+    let _ = writeln!(out, "hostname    {}", r.hostname.as_deref().unwrap_or("-"));
+    if r.addresses.is_empty() {
+        let _ = writeln!(out, "addresses   none static (DHCP)");
+    }
+    for (i, a) in r.addresses.iter().enumerate() {
+        let mut line = format!("{} {}", a.interface, a.address);
+        if let Some(gw) = &a.gateway {
+            let _ = write!(line, " via {gw}");
+        }
+        if !a.dns.is_empty() {
+            let _ = write!(line, " dns {}", a.dns.join(","));
+        }
+        let _ = writeln!(
+            out,
+            "{:<11} {line}  [{}]",
+            if i == 0 { "addresses" } else { "" },
+            a.source
+        );
+    }
+    if r.users.is_empty() {
+        let _ = writeln!(out, "users       -");
+    }
+    for (i, u) in r.users.iter().enumerate() {
+        let uid = u
+            .uid
+            .map_or("first boot".to_string(), |u| format!("uid {u}"));
+        let groups = if u.groups.is_empty() {
+            String::new()
+        } else {
+            format!(", groups {}", u.groups.join(","))
+        };
+        let _ = writeln!(
+            out,
+            "{:<11} {} ({uid}{groups})  [{}]",
+            if i == 0 { "users" } else { "" },
+            u.name,
+            u.source
+        );
+        for k in &u.authorized_keys {
+            let _ = writeln!(
+                out,
+                "              key {} {} {}",
+                k.algorithm, k.fingerprint, k.comment
+            );
+        }
+    }
+    for (i, s) in r.services.iter().enumerate() {
+        let state = match (s.installed, s.enabled) {
+            (false, _) => "not installed".to_string(),
+            (true, true) => format!("enabled ({})", s.detail.as_deref().unwrap_or("")),
+            (true, false) => match &s.detail {
+                Some(d) => format!("disabled ({d})"),
+                None => "disabled".into(),
+            },
+        };
+        let _ = writeln!(
+            out,
+            "{:<11} {:<9} {state}",
+            if i == 0 { "services" } else { "" },
+            s.name
+        );
+    }
+    if let Some(d) = &r.docker_daemon {
+        let _ = writeln!(out, "docker      daemon.json {d}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bytes;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(512 * 1024 * 1024), "512 MiB");
+        assert_eq!(bytes(1536), "1.5 KiB");
+    }
+}
