@@ -283,46 +283,62 @@ pub fn edit_cmdline(old: &str, set: &[String], remove: &[String]) -> String {
     format!("{}\n", args.join(" "))
 }
 
-/// Sets lines in a `[section]` of `config.txt`, adding the section at the end if missing.
+/// Sets lines in a `[section]` of `config.txt`. A `key=value` line replaces that key wherever
+/// the section sets it (for `all`, also in the lines before the first header); other lines
+/// are added once, at the end of the section's last block (a new block if there is none).
 pub fn edit_config_txt(old: &str, section: &str, lines: &[String]) -> String {
     let mut out: Vec<String> = old.lines().map(str::to_string).collect();
     let header = format!("[{section}]");
     let is_header = |l: &str| l.trim_start().starts_with('[');
-    // Lines before the first header belong to [all].
-    let (mut start, mut end) = if section == "all" {
-        (
+    // The blocks of the section, as [start, end) line ranges.
+    let mut blocks: Vec<(usize, usize)> = Vec::new();
+    if section == "all" {
+        blocks.push((
             0,
             out.iter().position(|l| is_header(l)).unwrap_or(out.len()),
-        )
-    } else {
-        (usize::MAX, 0)
-    };
-    if let Some(h) = out.iter().rposition(|l| l.trim() == header) {
-        start = h + 1;
-        end = out[start..]
-            .iter()
-            .position(|l| is_header(l))
-            .map_or(out.len(), |p| start + p);
+        ));
     }
-    if start == usize::MAX {
+    for (i, l) in out.iter().enumerate() {
+        if l.trim() == header {
+            let end = out[i + 1..]
+                .iter()
+                .position(|l| is_header(l))
+                .map_or(out.len(), |p| i + 1 + p);
+            blocks.push((i + 1, end));
+        }
+    }
+    if blocks.is_empty() {
         if out.last().is_some_and(|l| !l.trim().is_empty()) {
             out.push(String::new());
         }
         out.push(header);
-        start = out.len();
-        end = out.len();
+        blocks.push((out.len(), out.len()));
     }
     for line in lines {
         let key = line.split_once('=').map(|(k, _)| k.trim());
-        let found = out[start..end].iter().position(|l| match key {
+        let matches = |l: &String| match key {
             Some(k) => l.split_once('=').is_some_and(|(lk, _)| lk.trim() == k),
             None => l.trim() == line.trim(),
-        });
+        };
+        let found = blocks
+            .iter()
+            .find_map(|&(s, e)| out[s..e].iter().position(matches).map(|i| s + i));
         match found {
-            Some(i) => out[start + i].clone_from(line),
+            Some(i) => out[i].clone_from(line),
             None => {
-                out.insert(end, line.clone());
-                end += 1;
+                let (_, end) = *blocks.last().unwrap_or(&(0, 0));
+                // Keep a trailing blank line (if any) after the inserted line.
+                let mut at = end;
+                while at > 0
+                    && at > blocks.last().map_or(0, |b| b.0)
+                    && out[at - 1].trim().is_empty()
+                {
+                    at -= 1;
+                }
+                out.insert(at, line.clone());
+                if let Some(last) = blocks.last_mut() {
+                    last.1 += 1;
+                }
             }
         }
     }

@@ -423,7 +423,7 @@ impl Filesystem for Ext4Fs<'_> {
                 }
             }
         };
-        let target = match resolved.info {
+        let (target, after) = match resolved.info {
             Some(info) if info.is_directory() => {
                 return Err(Error::Fs {
                     fs: FsKind::Ext4,
@@ -435,8 +435,14 @@ impl Filesystem for Ext4Fs<'_> {
                 self.fs
                     .truncate_inode(info.number, 0)
                     .map_err(|e| fail(path, e))?;
-                self.apply_attrs(info.number, attrs, path)?;
-                info.number
+                let mode = attrs.mode.or_else(|| setid_mode(&info));
+                (
+                    info.number,
+                    Attrs {
+                        mode,
+                        owner: attrs.owner,
+                    },
+                )
             }
             None => {
                 let fname = file_name(&resolved.name, path)?;
@@ -446,7 +452,15 @@ impl Filesystem for Ext4Fs<'_> {
                     .fs
                     .create_regular_file(ctx, resolved.parent, fname, perms)
                     .map_err(|e| fail(path, e))?;
-                info.number
+                // Only set-id bits need setting again after the data (see below).
+                let setid = attrs.mode.filter(|m| m & 0o6000 != 0);
+                (
+                    info.number,
+                    Attrs {
+                        mode: setid,
+                        owner: None,
+                    },
+                )
             }
         };
         if !data.is_empty() {
@@ -454,7 +468,9 @@ impl Filesystem for Ext4Fs<'_> {
                 .write_inode(target, 0, data)
                 .map_err(|e| fail(path, e))?;
         }
-        Ok(())
+        // The engine clears set-id bits on a write, as the kernel does; an image edit keeps the
+        // mode it asked for or found, so attributes go on after the data.
+        self.apply_attrs(target, after, path)
     }
 
     fn append_file(&mut self, path: &str, data: &[u8]) -> Result<()> {
@@ -464,10 +480,13 @@ impl Filesystem for Ext4Fs<'_> {
                 path: path.into(),
                 detail: "is a directory".into(),
             }),
-            Some(info) => self
-                .fs
-                .write_inode(info.number, info.size, data)
-                .map_err(|e| fail(path, e)),
+            Some(info) => {
+                self.fs
+                    .write_inode(info.number, info.size, data)
+                    .map_err(|e| fail(path, e))?;
+                let mode = setid_mode(&info);
+                self.apply_attrs(info.number, Attrs { mode, owner: None }, path)
+            }
             None => self.write_file(path, data, Attrs::default()),
         }
     }
@@ -499,9 +518,11 @@ impl Filesystem for Ext4Fs<'_> {
                     name,
                     info: None,
                 }) => {
+                    // Like `mkdir -p -m`: directories made on the way are 0755 root.
+                    let mine = if last { attrs } else { Attrs::default() };
                     let fname = file_name(&name, path)?;
-                    let perms = permissions(attrs.mode.unwrap_or(0o755), path)?;
-                    let ctx = self.context(attrs.owner);
+                    let perms = permissions(mine.mode.unwrap_or(0o755), path)?;
+                    let ctx = self.context(mine.owner);
                     self.fs
                         .create_directory(ctx, parent, fname, perms)
                         .map_err(|e| fail(path, e))?;
@@ -582,6 +603,11 @@ impl Filesystem for Ext4Fs<'_> {
     fn unmount(&mut self) -> Result<()> {
         self.fs.unmount().map_err(|e| fail("/", e))
     }
+}
+
+/// The permission bits of `info` when they carry set-id bits (which a write clears).
+fn setid_mode(info: &InodeInfo) -> Option<u32> {
+    Some(u32::from(info.mode & 0o7777)).filter(|m| m & 0o6000 != 0)
 }
 
 fn stat_of(info: &InodeInfo) -> Stat {

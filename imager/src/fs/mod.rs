@@ -69,7 +69,8 @@ pub trait Filesystem {
     /// Creates or replaces a file's content; missing parent directories are created.
     fn write_file(&mut self, path: &str, data: &[u8], attrs: Attrs) -> Result<()>;
     fn append_file(&mut self, path: &str, data: &[u8]) -> Result<()>;
-    /// `mkdir -p`: attributes apply to the directories it creates and to the last one.
+    /// `mkdir -p`: attributes apply to the last directory (made or already there); the
+    /// directories made on the way are 0755, owned by root.
     fn create_dir_all(&mut self, path: &str, attrs: Attrs) -> Result<()>;
     /// Creates (or replaces) a symbolic link at `path` pointing at `target`.
     fn symlink(&mut self, path: &str, target: &str, owner: Option<(u32, u32)>) -> Result<()>;
