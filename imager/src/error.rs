@@ -9,11 +9,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
+    // The message carries the cause, so it is not also a `source` (no repeated lines).
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error("{}: no such file", path.display())]
@@ -46,13 +46,13 @@ pub enum Error {
     #[error("the image has no {0} partition")]
     NoSuchFilesystem(&'static str),
 
-    #[error("file operation {index} ({op} {path}): {source}")]
+    #[error("file operation {} ({op} {path}): {error}", index + 1)]
     Op {
+        /// 0-based position in the list; messages count from 1.
         index: usize,
         op: &'static str,
         path: String,
-        #[source]
-        source: Box<Error>,
+        error: Box<Error>,
     },
 
     #[error("{what}: {detail}")]
@@ -65,7 +65,10 @@ impl Error {
         if source.kind() == std::io::ErrorKind::NotFound {
             Error::NotFound { path }
         } else {
-            Error::Io { path, source }
+            Error::Io {
+                path,
+                error: source,
+            }
         }
     }
 
@@ -80,7 +83,7 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Io { .. } => false,
-            Error::Op { source, .. } => source.is_bad_input(),
+            Error::Op { error, .. } => error.is_bad_input(),
             _ => true,
         }
     }

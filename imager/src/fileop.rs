@@ -347,9 +347,61 @@ pub fn edit_config_txt(old: &str, section: &str, lines: &[String]) -> String {
     text
 }
 
-/// Reads a file-operation list from YAML or JSON text (JSON is YAML).
-pub fn parse_ops(text: &str) -> Result<Vec<FileOp>, serde_yaml_ng::Error> {
-    serde_yaml_ng::from_str(text)
+/// Why an operations file was refused: which operation (0-based; messages count from 1)
+/// and on which line, if known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", where_(*.index, *.line))]
+pub struct OpsError {
+    pub index: Option<usize>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+fn where_(index: Option<usize>, line: Option<usize>) -> String {
+    match (index, line) {
+        (Some(i), Some(l)) => format!("line {l}: operation {}: ", i + 1),
+        (Some(i), None) => format!("operation {}: ", i + 1),
+        (None, Some(l)) => format!("line {l}: "),
+        (None, None) => String::new(),
+    }
+}
+
+/// Reads a file-operation list from YAML or JSON text (JSON is YAML). Each item is checked
+/// on its own, so an error names the operation and the line it starts on.
+pub fn parse_ops(text: &str) -> Result<Vec<FileOp>, OpsError> {
+    let items: Vec<serde_yaml_ng::Value> = serde_yaml_ng::from_str(text).map_err(|e| OpsError {
+        index: None,
+        line: e.location().map(|l| l.line()),
+        message: strip_location(&e.to_string()),
+    })?;
+    let starts = item_lines(text);
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            serde_yaml_ng::from_value(item).map_err(|e| OpsError {
+                index: Some(i),
+                line: starts.get(i).copied(),
+                message: strip_location(&e.to_string()),
+            })
+        })
+        .collect()
+}
+
+/// The line each item of a top-level block sequence starts on (`- ` at column 0).
+fn item_lines(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("- ") || *l == "-")
+        .map(|(n, _)| n + 1)
+        .collect()
+}
+
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -397,7 +449,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ops[0].target(), Target::Root);
-        assert!(parse_ops("- { op: write, fs: root, path: /x, content: a, colour: red }").is_err());
+        let err = parse_ops("- { op: mkdir, fs: root, path: /a }\n- { op: write, fs: root, path: /x, content: a, colour: red }").unwrap_err();
+        assert_eq!((err.index, err.line), (Some(1), Some(2)));
+        assert!(err.message.starts_with("unknown field `colour`"), "{err}");
         assert!(parse_ops("- { op: chmod, fs: root, path: /x, mode: \"999\" }").is_err());
+        let err = parse_ops("- [unclosed").unwrap_err();
+        assert_eq!(err.index, None);
+        assert!(err.line.is_some(), "{err}");
     }
 }

@@ -159,11 +159,11 @@ impl Image {
             }
             let outcome = self.with_fs(target, epoch, true, |fs| {
                 for (index, op) in &mine {
-                    op.apply(fs).map_err(|source| Error::Op {
+                    op.apply(fs).map_err(|error| Error::Op {
                         index: *index,
                         op: op.name(),
                         path: op.path().to_string(),
-                        source: Box::new(source),
+                        error: Box::new(error),
                     })?;
                 }
                 Ok(())

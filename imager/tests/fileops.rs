@@ -196,7 +196,7 @@ fn fat_refuses_what_it_cannot_hold() {
             Epoch(EPOCH),
         )
         .unwrap_err();
-    assert_eq!(err.to_string(), "file operation 0 (chmod /config.txt): FAT filesystem does not support permission modes (/config.txt)");
+    assert_eq!(err.to_string(), "file operation 1 (chmod /config.txt): FAT filesystem does not support permission modes (/config.txt)");
     assert_eq!(image.delta().0, 0, "a failed apply leaves no delta");
 }
 
@@ -223,7 +223,7 @@ fn a_failing_op_discards_everything() {
     let err = image.apply(&ops, Epoch(EPOCH)).unwrap_err();
     assert!(
         err.to_string()
-            .starts_with("file operation 1 (write /etc/hostname/child)"),
+            .starts_with("file operation 2 (write /etc/hostname/child)"),
         "{err}"
     );
     assert_eq!(image.delta().0, 0);

@@ -13,6 +13,9 @@ pub fn run(cache: &BaseCache, args: ApplyArgs) -> Result<()> {
         .map_err(|e| BadInput(format!("{}: {e}", args.ops.display())))?;
     let ops: Vec<FileOp> = imager::fileop::parse_ops(&text)
         .map_err(|e| BadInput(format!("{}: {e}", args.ops.display())))?;
+    if ops.is_empty() {
+        return Err(BadInput(format!("{}: lists no operations", args.ops.display())).into());
+    }
     let raw = super::resolve_base(cache, &args.image)?;
     let mut image =
         Image::open(&raw).map_err(|e| super::inspect::rename_path(e, &raw, &args.image))?;
@@ -32,7 +35,7 @@ pub fn run(cache: &BaseCache, args: ApplyArgs) -> Result<()> {
             "operations": ops.len(),
             "epoch": epoch.0,
             "delta_bytes": delta,
-            "changed_ranges": ranges,
+            "changed_ranges": ranges.iter().map(|(start, end)| serde_json::json!({ "start": start, "end": end })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
