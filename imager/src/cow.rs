@@ -195,7 +195,7 @@ impl CowDisk {
                 .map_err(|e| Error::io(tmp.path(), e))?;
         }
         tmp.as_file()
-            .sync_all()
+            .sync_data()
             .map_err(|e| Error::io(tmp.path(), e))?;
         tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
         Ok(())
