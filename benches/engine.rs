@@ -40,7 +40,9 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 fn allocated(path: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).map(|m| m.blocks() * 512).unwrap_or(0)
+    std::fs::metadata(path)
+        .map(|m| m.blocks() * 512)
+        .unwrap_or(0)
 }
 
 fn mib(bytes: u64) -> String {
@@ -52,21 +54,30 @@ fn secs(d: Duration) -> String {
 }
 
 fn main() {
-    let env_mib = |name: &str, default: u32| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let env_mib = |name: &str, default: u32| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
     let root_mib = env_mib("PIIMAGE_BENCH_ROOT_MIB", 3584);
     let fill_mib = env_mib("PIIMAGE_BENCH_FILL_MIB", 1024);
     eprintln!("building the base fixture (bookworm layout, {root_mib} MiB root, {fill_mib} MiB of data; cached)…");
     let base = Fixture::new("bookworm").sized(root_mib, fill_mib).build();
     let ops: Vec<FileOp> = parse_ops(NODE_OPS).expect("benchmark operations parse");
-    let dir = tempfile::tempdir_in(base.parent().expect("fixture directory")).expect("scratch directory beside the base");
+    let dir = tempfile::tempdir_in(base.parent().expect("fixture directory"))
+        .expect("scratch directory beside the base");
 
-    let (mut edit, mut write, mut total, mut cp, mut cp_sync) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut edit, mut write, mut total, mut cp, mut cp_sync) =
+        (vec![], vec![], vec![], vec![], vec![]);
     let mut delta = 0;
     for run in 0..RUNS {
         let out = dir.path().join(format!("node-{run}.img"));
         let start = Instant::now();
         let mut image = Image::open(&base).expect("base opens");
-        image.apply(&ops, Epoch(1_700_000_000)).expect("node edits apply");
+        image
+            .apply(&ops, Epoch(1_700_000_000))
+            .expect("node edits apply");
         let edited = start.elapsed();
         image.write_to(&out).expect("node image written");
         let done = start.elapsed();
@@ -77,7 +88,12 @@ fn main() {
 
         let copy = dir.path().join(format!("cp-{run}.img"));
         let start = Instant::now();
-        let status = Command::new("cp").arg("--sparse=always").arg(&base).arg(&copy).status().expect("cp runs");
+        let status = Command::new("cp")
+            .arg("--sparse=always")
+            .arg(&base)
+            .arg(&copy)
+            .status()
+            .expect("cp runs");
         cp.push(start.elapsed());
         assert!(status.success(), "cp failed");
         // piimage fsyncs before its rename; `sync FILE` gives cp the same durability.
@@ -94,11 +110,41 @@ fn main() {
     let size = std::fs::metadata(&base).map(|m| m.len()).unwrap_or(0);
 
     println!();
-    println!("base: {} apparent, {} allocated; {} operations; median of {RUNS} runs", mib(size), mib(allocated(&base)), ops.len());
+    println!(
+        "base: {} apparent, {} allocated; {} operations; median of {RUNS} runs",
+        mib(size),
+        mib(allocated(&base)),
+        ops.len()
+    );
     println!("{:<44} {:>10} {:>16}", "", "wall time", "output allocated");
-    println!("{:<44} {:>10} {:>16}", "piimage: open + apply the node's changes", secs(median(edit)), format!("delta {}", mib(delta)));
-    println!("{:<44} {:>10} {:>16}", "piimage: write base + delta, fsync, rename", secs(median(write)), mib(allocated(&out)));
-    println!("{:<44} {:>10} {:>16}", "piimage: total, one node image", secs(median(total)), mib(allocated(&out)));
-    println!("{:<44} {:>10} {:>16}", "cp --sparse=always (no edit at all)", secs(median(cp)), mib(allocated(&copy)));
-    println!("{:<44} {:>10} {:>16}", "cp --sparse=always, then sync FILE", secs(median(cp_sync)), mib(allocated(&copy)));
+    println!(
+        "{:<44} {:>10} {:>16}",
+        "piimage: open + apply the node's changes",
+        secs(median(edit)),
+        format!("delta {}", mib(delta))
+    );
+    println!(
+        "{:<44} {:>10} {:>16}",
+        "piimage: write base + delta, fsync, rename",
+        secs(median(write)),
+        mib(allocated(&out))
+    );
+    println!(
+        "{:<44} {:>10} {:>16}",
+        "piimage: total, one node image",
+        secs(median(total)),
+        mib(allocated(&out))
+    );
+    println!(
+        "{:<44} {:>10} {:>16}",
+        "cp --sparse=always (no edit at all)",
+        secs(median(cp)),
+        mib(allocated(&copy))
+    );
+    println!(
+        "{:<44} {:>10} {:>16}",
+        "cp --sparse=always, then sync FILE",
+        secs(median(cp_sync)),
+        mib(allocated(&copy))
+    );
 }

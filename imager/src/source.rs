@@ -143,13 +143,7 @@ impl BaseCache {
             copy_sparse(&mut entry, tmp.as_file()).map_err(|e| corrupt(e.to_string()))?;
             sha
         } else {
-            let mut hashing = HashingReader {
-                inner: BufReader::with_capacity(1 << 20, &mut *file),
-                sha: Sha256::new(),
-                read: 0,
-                total,
-                progress,
-            };
+            let mut hashing = HashingReader::new(&mut *file, total, progress);
             let mut decoder: Box<dyn Read + '_> = match kind {
                 Compression::Xz => {
                     Box::new(liblzma::read::XzDecoder::new_multi_decoder(&mut hashing))
@@ -201,6 +195,18 @@ struct HashingReader<'p, R> {
     progress: Progress<'p>,
 }
 
+impl<'p, 'f> HashingReader<'p, BufReader<&'f mut File>> {
+    fn new(file: &'f mut File, total: u64, progress: Progress<'p>) -> Self {
+        HashingReader {
+            inner: BufReader::with_capacity(1 << 20, file),
+            sha: Sha256::new(),
+            read: 0,
+            total,
+            progress,
+        }
+    }
+}
+
 impl<R: Read> Read for HashingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
@@ -213,13 +219,7 @@ impl<R: Read> Read for HashingReader<'_, R> {
 
 fn hash_file(file: &mut File, total: u64, progress: Progress<'_>) -> io::Result<String> {
     file.seek(SeekFrom::Start(0))?;
-    let mut hashing = HashingReader {
-        inner: BufReader::with_capacity(1 << 20, &mut *file),
-        sha: Sha256::new(),
-        read: 0,
-        total,
-        progress,
-    };
+    let mut hashing = HashingReader::new(&mut *file, total, progress);
     io::copy(&mut hashing, &mut io::sink())?;
     let sha = hex::encode(hashing.sha.finalize());
     file.seek(SeekFrom::Start(0))?;

@@ -43,6 +43,14 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
         .map(move |(i, _)| &path[..i])
 }
 
+/// Whether a file can be written at `path`: no file or link on the way, no directory or link
+/// in its place.
+fn file_target(model: &Model, path: &str) -> bool {
+    let on_the_way = ancestors(path)
+        .any(|a| matches!(model.get(a), Some(Node::File { .. } | Node::Link { .. })));
+    !on_the_way && !matches!(model.get(path), Some(Node::Dir { .. } | Node::Link { .. }))
+}
+
 /// Whether the engine can carry `op` out given the model, and if so what the model becomes.
 /// Operations that would fail (a file where a directory must be) are skipped by the test.
 fn step(model: &mut Model, op: &FileOp) -> bool {
@@ -70,12 +78,7 @@ fn step(model: &mut Model, op: &FileOp) -> bool {
             owner,
             ..
         } => {
-            if blocked(model, path)
-                || matches!(
-                    model.get(path.as_str()),
-                    Some(Node::Dir { .. } | Node::Link { .. })
-                )
-            {
+            if !file_target(model, path) {
                 return false;
             }
             make_parents(model, path);
@@ -99,12 +102,7 @@ fn step(model: &mut Model, op: &FileOp) -> bool {
             true
         }
         FileOp::Append { path, content, .. } => {
-            if blocked(model, path)
-                || matches!(
-                    model.get(path.as_str()),
-                    Some(Node::Dir { .. } | Node::Link { .. })
-                )
-            {
+            if !file_target(model, path) {
                 return false;
             }
             make_parents(model, path);
