@@ -33,19 +33,22 @@ pub fn inspect_report(r: &Report) -> String {
     let _ = writeln!(out, "table       {scheme}, disk id {}", t.disk_id);
     let _ = writeln!(
         out,
-        "  {:<2} {:>10} {:>10} {:>9}  {:<18} {:<6} {:<10} {:>9}",
+        "  {:<2} {:>10} {:>10} {:>9}  {:<20} {:<6} {:<10} {:>9}",
         "#", "start", "sectors", "size", "type", "fs", "label", "used"
     );
     for p in &t.partitions {
         let fs = r.filesystems.iter().find(|f| f.partition == p.number);
         let _ = writeln!(
             out,
-            "  {:<2} {:>10} {:>10} {:>9}  {:<18} {:<6} {:<10} {:>9}",
+            "  {:<2} {:>10} {:>10} {:>9}  {:<20} {:<6} {:<10} {:>9}",
             p.number,
             p.first_sector,
             p.sectors,
             bytes(p.sectors * t.sector_size),
-            format!("{} {}", p.type_code, p.type_name),
+            match t.scheme {
+                imager::disk::Scheme::Mbr => format!("{} {}", p.type_code, p.type_name),
+                imager::disk::Scheme::Gpt => p.type_name.clone(),
+            },
             fs.map_or("-", |f| f.kind.as_str()),
             fs.map_or("", |f| f.label.as_str()),
             fs.map_or("-".into(), |f| bytes(f.used)),

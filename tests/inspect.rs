@@ -6,8 +6,8 @@ mod common;
 use common::{piimage, redact};
 use fixtures::Fixture;
 
-fn inspect(flavour: &'static str) -> (String, String) {
-    let image = Fixture::new(flavour).build();
+fn inspect(fixture: Fixture) -> (String, String) {
+    let image = fixture.build();
     let cache = tempfile::tempdir().unwrap();
     let human = piimage(cache.path(), &["inspect", image.to_str().unwrap()]);
     assert_eq!(human.code, 0, "{}", human.stderr);
@@ -23,11 +23,11 @@ fn inspect(flavour: &'static str) -> (String, String) {
 }
 
 macro_rules! flavour_snapshots {
-    ($($name:ident: $flavour:literal;)*) => {
+    ($($name:ident: $fixture:expr;)*) => {
         $(
             #[test]
             fn $name() {
-                let (human, json) = inspect($flavour);
+                let (human, json) = inspect($fixture);
                 insta::assert_snapshot!(concat!(stringify!($name), "_human"), human);
                 insta::assert_snapshot!(concat!(stringify!($name), "_json"), json);
             }
@@ -36,11 +36,12 @@ macro_rules! flavour_snapshots {
 }
 
 flavour_snapshots! {
-    raspios_bullseye: "bullseye";
-    raspios_bookworm: "bookworm";
-    raspios_trixie: "trixie";
-    hypriot: "hypriot";
-    debian: "debian";
+    raspios_bullseye: Fixture::new("bullseye");
+    raspios_bookworm: Fixture::new("bookworm");
+    raspios_trixie: Fixture::new("trixie");
+    hypriot: Fixture::new("hypriot");
+    debian: Fixture::new("debian");
+    raspios_bookworm_gpt: Fixture::new("bookworm").gpt();
 }
 
 /// A node's worth of edits, one per mechanism inspect reads, then inspect reports them back.

@@ -183,6 +183,11 @@ matrix! {
 }
 
 #[test]
+fn bookworm_under_gpt() {
+    check(Fixture::new("bookworm").gpt());
+}
+
+#[test]
 fn fat_refuses_what_it_cannot_hold() {
     let base = Fixture::new("bookworm").build();
     let mut image = Image::open(&base).unwrap();
