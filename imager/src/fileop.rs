@@ -369,10 +369,13 @@ fn where_(index: Option<usize>, line: Option<usize>) -> String {
 /// Reads a file-operation list from YAML or JSON text (JSON is YAML). Each item is checked
 /// on its own, so an error names the operation and the line it starts on.
 pub fn parse_ops(text: &str) -> Result<Vec<FileOp>, OpsError> {
-    let items: Vec<serde_yaml_ng::Value> = serde_yaml_ng::from_str(text).map_err(|e| OpsError {
-        index: None,
-        line: e.location().map(|l| l.line()),
-        message: strip_location(&e.to_string()),
+    let items: Vec<serde_yaml_ng::Value> = serde_yaml_ng::from_str(text).map_err(|e| {
+        let (place, message) = crate::yaml_error::describe(&e);
+        OpsError {
+            index: None,
+            line: place.map(|(line, _)| line),
+            message,
+        }
     })?;
     let starts = item_lines(text);
     items
@@ -382,7 +385,7 @@ pub fn parse_ops(text: &str) -> Result<Vec<FileOp>, OpsError> {
             serde_yaml_ng::from_value(item).map_err(|e| OpsError {
                 index: Some(i),
                 line: starts.get(i).copied(),
-                message: strip_location(&e.to_string()),
+                message: crate::yaml_error::describe(&e).1,
             })
         })
         .collect()
@@ -395,13 +398,6 @@ fn item_lines(text: &str) -> Vec<usize> {
         .filter(|(_, l)| l.starts_with("- ") || *l == "-")
         .map(|(n, _)| n + 1)
         .collect()
-}
-
-fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
-    }
 }
 
 #[cfg(test)]

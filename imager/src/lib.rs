@@ -11,10 +11,12 @@ pub mod flavour;
 pub mod fs;
 pub mod image;
 pub mod inspect;
+pub mod inventory;
 pub mod probe;
 pub mod source;
 mod sparse;
 pub mod window;
+mod yaml_error;
 
 pub use clock::Epoch;
 pub use error::{Error, Result};

@@ -1,0 +1,164 @@
+//! The inventory file as written (`cluster.yaml` / `piimage.yaml`): plain serde types, unknown
+//! keys refused, with a JSON Schema derived from the same types for editors.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The whole file: the base image, settings for every node, and the nodes.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryFile {
+    /// A path to the base image as downloaded (relative to this file), or `builtin:<name>`.
+    pub base: String,
+    /// Settings every node gets unless it sets its own.
+    #[serde(default)]
+    pub defaults: Settings,
+    /// Node name (its hostname) → its address, role, labels and overrides. Order is kept.
+    pub nodes: super::nodes::Nodes,
+}
+
+/// What a node can set, and what `defaults:` sets for all of them.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The node's static IPv4 address, `a.b.c.d` or `a.b.c.d/prefix` (nodes only). Without
+    /// one the node uses DHCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// A free-form role, e.g. `manager`, `worker`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Labels (merged: a node's add to and override the defaults').
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Vec<User>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<Ssh>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<Docker>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail2ban: Option<Fail2ban>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<Vec<CronJob>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<File>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<Boot>,
+}
+
+/// How the node's interface is set up around its address (merged field by field).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Default `eth0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// Prefix length, e.g. 24.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    /// A crypt(3) hash (`$6$…`, `$y$…`), e.g. from `mkpasswd -m sha-512`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    /// A plaintext password: refused unless `allow_plaintext_password: true` says you mean it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plaintext_password: Option<String>,
+    #[serde(default)]
+    pub allow_plaintext_password: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ssh_authorized_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ssh {
+    /// Default `false`: keys only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_authentication: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Docker {
+    /// `/etc/docker/daemon.json` options (merged key by key with the defaults').
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub daemon: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fail2ban {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sshd: Option<Jail>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recidive: Option<Jail>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Jail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maxretry: Option<u32>,
+    /// Seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bantime: Option<i64>,
+    /// Seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findtime: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CronJob {
+    /// Five cron fields, or `@reboot`, `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.
+    pub schedule: String,
+    pub user: String,
+    pub command: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// Absolute path in the root filesystem.
+    pub path: String,
+    /// The content, or…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// …a file beside the inventory to copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Octal, default `"0644"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// `user:group` or `uid:gid`, default `root:root`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Boot {
+    /// Lines for `config.txt` (`[all]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<String>,
+    /// Arguments added to (or replacing the same key in) `cmdline.txt`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cmdline: Vec<String>,
+}
