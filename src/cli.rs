@@ -35,6 +35,13 @@ pub enum Command {
         after_help = "The --json form is stable (see docs/inspect-json.md); its \"format\" field is bumped only if a field changes meaning."
     )]
     Inspect(InspectArgs),
+    /// Show the changes bake would make to each node's image, without writing anything.
+    #[command(
+        after_help = "The inventory (-c, default ./piimage.yaml) names the base image and the nodes; see\n\
+docs/inventory.schema.json for every key, and fixtures/inventories/lab.yaml for an example.\n\
+Each change is a file operation, the same list `piimage apply --ops` takes (print it with --json)."
+    )]
+    Plan(PlanArgs),
     /// Apply a list of file operations (YAML or JSON) to an image and write a new image.
     #[command(after_help = "The operations file is a list; each item has an `op`:\n\
   - { op: write, fs: root, path: /etc/hostname, content: \"p1\\n\", mode: \"0644\", owner: { uid: 0, gid: 0 } }\n\
@@ -57,6 +64,24 @@ pub struct InspectArgs {
     /// The image: .img, .img.xz, .img.gz, .img.zst or .zip.
     pub image: PathBuf,
     /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The inventory file.
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        default_value = "piimage.yaml"
+    )]
+    pub config: PathBuf,
+    /// Only these nodes (repeat for more); all nodes when absent.
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+    /// Print the file operations as JSON: an object of node name to its list.
     #[arg(long)]
     pub json: bool,
 }

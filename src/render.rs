@@ -133,6 +133,61 @@ pub fn inspect_report(r: &Report) -> String {
     out
 }
 
+/// One line for a file operation: where, what, and the attributes it sets.
+pub fn file_op(op: &imager::FileOp) -> String {
+    use imager::fileop::{Content, FileOp};
+    let fs = match op.target() {
+        imager::Target::Boot => "boot",
+        imager::Target::Root => "root",
+    };
+    let size = |c: &Content| {
+        c.bytes()
+            .map(|b| bytes(b.len() as u64))
+            .unwrap_or_else(|_| "?".into())
+    };
+    let attrs = |mode: &Option<imager::fileop::Mode>, owner: &Option<imager::fileop::Owner>| {
+        let mut a = Vec::new();
+        if let Some(m) = mode {
+            a.push(format!("{:04o}", m.0));
+        }
+        if let Some(o) = owner {
+            a.push(format!("{}:{}", o.uid, o.gid));
+        }
+        if a.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", a.join(", "))
+        }
+    };
+    let what = match op {
+        FileOp::Write {
+            path,
+            content,
+            mode,
+            owner,
+            ..
+        } => format!("write    {path}, {}{}", size(content), attrs(mode, owner)),
+        FileOp::Append { path, content, .. } => format!("append   {path}, {}", size(content)),
+        FileOp::Mkdir {
+            path, mode, owner, ..
+        } => format!("mkdir    {path}{}", attrs(mode, owner)),
+        FileOp::Symlink { path, target, .. } => format!("symlink  {path} -> {target}"),
+        FileOp::Remove { path, .. } => format!("remove   {path}"),
+        FileOp::Chmod { path, mode, .. } => format!("chmod    {path} {:04o}", mode.0),
+        FileOp::Chown { path, owner, .. } => format!("chown    {path} {}:{}", owner.uid, owner.gid),
+        FileOp::Touch { path, mtime, .. } => format!("touch    {path} @{mtime}"),
+        FileOp::Cmdline { set, remove } => format!(
+            "cmdline  set [{}] remove [{}]",
+            set.join(" "),
+            remove.join(" ")
+        ),
+        FileOp::ConfigTxt { section, lines } => {
+            format!("config   [{section}] {}", lines.join(", "))
+        }
+    };
+    format!("{fs:<4} {what}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::bytes;

@@ -57,6 +57,9 @@ pub enum Error {
 
     #[error("{what}: {detail}")]
     Invalid { what: String, detail: String },
+
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::InventoryError),
 }
 
 impl Error {

@@ -12,6 +12,7 @@ pub mod fs;
 pub mod image;
 pub mod inspect;
 pub mod inventory;
+pub mod plan;
 pub mod probe;
 pub mod source;
 mod sparse;

@@ -2,6 +2,7 @@
 
 mod apply;
 mod inspect;
+mod plan;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&cache, args),
         Command::Apply(args) => apply::run(&cache, args),
+        Command::Plan(args) => plan::run(&cache, args),
     }
 }
 

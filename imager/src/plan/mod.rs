@@ -1,0 +1,423 @@
+//! The plan: `Flavour × NodeSpec × overlays/ → Vec<FileOp>`. Pure: everything it needs from
+//! the base image arrives as `Facts`, read once by `Facts::read`, so a plan can be printed,
+//! snapshot-tested and applied without surprises.
+
+mod accounts;
+mod templates;
+mod units;
+
+use serde::Serialize;
+use serde_json::json;
+
+pub use accounts::{Account, Accounts};
+pub use templates::Templates;
+
+use crate::error::{Error, Result};
+use crate::fileop::{Content, FileOp, Mode, Owner, Target};
+use crate::flavour::{self, Evidence, Flavour, NetworkStack};
+use crate::fs::Filesystem;
+use crate::image::Image;
+use crate::inventory::{NodeSpec, StaticAddress};
+use crate::Epoch;
+
+/// What a plan needs to know about the base.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub flavour: Option<Flavour>,
+    pub accounts: Accounts,
+    /// Installed units we may enable: (unit name, its path as the system sees it, its text).
+    pub units: Vec<(String, String, String)>,
+    /// The boot partition's cloud-init `user-data`, if the base has one.
+    pub user_data: Option<String>,
+}
+
+const UNIT_DIRS: [&str; 3] = [
+    "/etc/systemd/system",
+    "/lib/systemd/system",
+    "/usr/lib/systemd/system",
+];
+const SERVICES: [&str; 5] = [
+    "ssh.service",
+    "docker.service",
+    "fail2ban.service",
+    "cron.service",
+    "systemd-networkd.service",
+];
+
+impl Facts {
+    /// Reads the facts from the base (read-only visits).
+    pub fn read(image: &mut Image) -> Result<Facts> {
+        let epoch = Epoch(0);
+        let user_data = if image.has(Target::Boot) {
+            image.with_fs(Target::Boot, epoch, false, |fs| text(fs, "/user-data"))?
+        } else {
+            None
+        };
+        image.with_fs(Target::Root, epoch, false, |fs| {
+            let evidence = Evidence {
+                os_release: text(fs, flavour::OS_RELEASE)?,
+                has_rpi_issue: fs.stat(flavour::RPI_ISSUE)?.is_some(),
+                has_builtin_marker: fs.stat(flavour::BUILTIN_MARKER)?.is_some(),
+                has_network_manager: fs
+                    .stat("/etc/NetworkManager/NetworkManager.conf")?
+                    .is_some(),
+                has_networkd_config: !fs
+                    .read_dir("/etc/systemd/network")
+                    .unwrap_or_default()
+                    .is_empty(),
+            };
+            let accounts = Accounts {
+                passwd: text(fs, "/etc/passwd")?.unwrap_or_default(),
+                shadow: text(fs, "/etc/shadow")?.unwrap_or_default(),
+                group: text(fs, "/etc/group")?.unwrap_or_default(),
+                gshadow: text(fs, "/etc/gshadow")?,
+            };
+            let mut units = Vec::new();
+            for unit in SERVICES {
+                for dir in UNIT_DIRS {
+                    let path = format!("{dir}/{unit}");
+                    if let Some(body) = text(fs, &path)? {
+                        units.push((unit.to_string(), path, body));
+                        break;
+                    }
+                }
+            }
+            Ok(Facts {
+                flavour: Some(flavour::detect(&evidence)),
+                accounts,
+                units,
+                user_data,
+            })
+        })
+    }
+
+    fn unit(&self, name: &str) -> Option<&(String, String, String)> {
+        self.units.iter().find(|(n, _, _)| n == name)
+    }
+}
+
+fn text(fs: &mut dyn Filesystem, path: &str) -> Result<Option<String>> {
+    Ok(fs
+        .read_if_exists(path)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+#[derive(Serialize)]
+struct Peer<'a> {
+    name: &'a str,
+    address: Option<String>,
+}
+
+/// The file operations that make `node` out of the base described by `facts`.
+pub fn plan(
+    cluster: &[NodeSpec],
+    node: &NodeSpec,
+    facts: &Facts,
+    epoch: Epoch,
+) -> Result<Vec<FileOp>> {
+    let flavour = facts
+        .flavour
+        .clone()
+        .ok_or(Error::NoSuchFilesystem("ext4 root"))?;
+    let t = Templates::new();
+    let mut ops = Vec::new();
+    let write = |path: &str, content: String, mode: u32| FileOp::Write {
+        fs: Target::Root,
+        path: path.into(),
+        content: Content::Text(content),
+        mode: Some(Mode(mode)),
+        owner: None,
+    };
+
+    // Hostname, and every node of the cluster in /etc/hosts.
+    let peers: Vec<Peer> = cluster
+        .iter()
+        .map(|n| Peer {
+            name: &n.name,
+            address: n.address.as_ref().map(|a| a.address.to_string()),
+        })
+        .collect();
+    ops.push(write("/etc/hostname", format!("{}\n", node.name), 0o644));
+    ops.push(write(
+        "/etc/hosts",
+        t.render("hostname/hosts", json!({ "node": node, "cluster": peers }))?,
+        0o644,
+    ));
+
+    // The static address, the way this flavour reads it.
+    if let Some(net) = &node.address {
+        ops.extend(network(&t, &flavour, node, net, facts)?);
+    }
+    if flavour.network == NetworkStack::CloudInit {
+        ops.extend(cloud_init_user_data(node, facts)?);
+    }
+
+    // Users, their keys, and sshd.
+    let mut accounts = facts.accounts.clone();
+    let days = epoch.0.div_euclid(86_400);
+    let made = accounts.ensure(&node.users, days)?;
+    if !node.users.is_empty() {
+        ops.push(write("/etc/passwd", accounts.passwd.clone(), 0o644));
+        ops.push(write("/etc/group", accounts.group.clone(), 0o644));
+        ops.push(FileOp::Write {
+            fs: Target::Root,
+            path: "/etc/shadow".into(),
+            content: Content::Text(accounts.shadow.clone()),
+            mode: Some(Mode(0o640)),
+            owner: Some(Owner {
+                uid: 0,
+                gid: shadow_gid(&accounts.group),
+            }),
+        });
+        if let Some(gs) = &accounts.gshadow {
+            ops.push(FileOp::Write {
+                fs: Target::Root,
+                path: "/etc/gshadow".into(),
+                content: Content::Text(gs.clone()),
+                mode: Some(Mode(0o640)),
+                owner: Some(Owner {
+                    uid: 0,
+                    gid: shadow_gid(&accounts.group),
+                }),
+            });
+        }
+    }
+    for (user, account) in node.users.iter().zip(&made) {
+        let owner = Some(Owner {
+            uid: account.uid,
+            gid: account.gid,
+        });
+        if account.created {
+            ops.push(FileOp::Mkdir {
+                fs: Target::Root,
+                path: account.home.clone(),
+                mode: Some(Mode(0o755)),
+                owner,
+            });
+        }
+        if !user.ssh_authorized_keys.is_empty() {
+            ops.push(FileOp::Mkdir {
+                fs: Target::Root,
+                path: format!("{}/.ssh", account.home),
+                mode: Some(Mode(0o700)),
+                owner,
+            });
+            let keys: String = user
+                .ssh_authorized_keys
+                .iter()
+                .map(|k| format!("{}\n", k.trim()))
+                .collect();
+            ops.push(FileOp::Write {
+                fs: Target::Root,
+                path: format!("{}/.ssh/authorized_keys", account.home),
+                content: Content::Text(keys),
+                mode: Some(Mode(0o600)),
+                owner,
+            });
+        }
+    }
+    ops.push(write(
+        "/etc/ssh/sshd_config.d/50-piimage.conf",
+        t.render(
+            "ssh/sshd.conf",
+            json!({ "password_authentication": node.password_authentication }),
+        )?,
+        0o644,
+    ));
+    ops.extend(enable(facts, "ssh.service", &node.name)?);
+
+    // Docker: the daemon reads daemon.json (never /etc/default/docker under systemd).
+    if let Some(docker) = &node.docker {
+        let body = serde_json::to_string_pretty(&docker.daemon).map_err(|e| Error::Invalid {
+            what: "docker.daemon".into(),
+            detail: e.to_string(),
+        })?;
+        ops.push(write("/etc/docker/daemon.json", format!("{body}\n"), 0o644));
+        ops.extend(enable(facts, "docker.service", &node.name)?);
+    }
+
+    // fail2ban, with the log backend this flavour has.
+    if let Some(f2b) = &node.fail2ban {
+        let backend = if flavour.journal_only {
+            "systemd"
+        } else {
+            "auto"
+        };
+        let mut jails = Vec::new();
+        for (name, jail) in [("sshd", &f2b.sshd), ("recidive", &f2b.recidive)] {
+            if let Some(j) = jail {
+                jails.push(json!({ "name": name, "maxretry": j.maxretry, "bantime": j.bantime, "findtime": j.findtime }));
+            }
+        }
+        ops.push(write(
+            "/etc/fail2ban/jail.local",
+            t.render(
+                "fail2ban/jail.local",
+                json!({ "backend": backend, "jails": jails }),
+            )?,
+            0o644,
+        ));
+        ops.extend(enable(facts, "fail2ban.service", &node.name)?);
+    }
+
+    if !node.cron.is_empty() {
+        ops.push(write(
+            "/etc/cron.d/piimage",
+            t.render("cron/cron.d", json!({ "node": node, "jobs": node.cron }))?,
+            0o644,
+        ));
+        ops.extend(enable(facts, "cron.service", &node.name)?);
+    }
+
+    for f in &node.files {
+        let content = f.content.clone().unwrap_or_default();
+        let mode = f
+            .mode
+            .as_deref()
+            .and_then(|m| u32::from_str_radix(m, 8).ok())
+            .unwrap_or(0o644);
+        ops.push(FileOp::Write {
+            fs: Target::Root,
+            path: f.path.clone(),
+            content: Content::Text(content),
+            mode: Some(Mode(mode)),
+            owner: None,
+        });
+    }
+
+    if !node.boot.cmdline.is_empty() {
+        ops.push(FileOp::Cmdline {
+            set: node.boot.cmdline.clone(),
+            remove: vec![],
+        });
+    }
+    if !node.boot.config.is_empty() {
+        ops.push(FileOp::ConfigTxt {
+            section: "all".into(),
+            lines: node.boot.config.clone(),
+        });
+    }
+    Ok(ops)
+}
+
+fn shadow_gid(group: &str) -> u32 {
+    group
+        .lines()
+        .find_map(|l| l.strip_prefix("shadow:x:"))
+        .and_then(|rest| rest.split(':').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn enable(facts: &Facts, unit: &str, node: &str) -> Result<Vec<FileOp>> {
+    let (name, path, body) = facts.unit(unit).ok_or_else(|| Error::Invalid {
+        what: format!("node {node}"),
+        detail: format!("{unit} is not installed in the base image, so it cannot be enabled (choose a base that has it)"),
+    })?;
+    // The path as the running system sees it: /usr/lib and /lib are one on merged-/usr.
+    Ok(units::enable(name, path, body))
+}
+
+fn network(
+    t: &Templates,
+    flavour: &Flavour,
+    node: &NodeSpec,
+    net: &StaticAddress,
+    facts: &Facts,
+) -> Result<Vec<FileOp>> {
+    let ctx = json!({ "node": node, "net": net, "connection_uuid": connection_uuid(&node.name, &net.interface) });
+    let root = |path: &str, content: String, mode: u32| FileOp::Write {
+        fs: Target::Root,
+        path: path.into(),
+        content: Content::Text(content),
+        mode: Some(Mode(mode)),
+        owner: None,
+    };
+    let boot = |path: &str, content: String| FileOp::Write {
+        fs: Target::Boot,
+        path: path.into(),
+        content: Content::Text(content),
+        mode: None,
+        owner: None,
+    };
+    Ok(match flavour.network {
+        NetworkStack::Dhcpcd => vec![FileOp::Append {
+            fs: Target::Root,
+            path: "/etc/dhcpcd.conf".into(),
+            content: Content::Text(t.render("network/dhcpcd/static.conf", &ctx)?),
+        }],
+        NetworkStack::NetworkManager => vec![root(
+            &format!(
+                "/etc/NetworkManager/system-connections/{}.nmconnection",
+                net.interface
+            ),
+            t.render("network/networkmanager/static.nmconnection", &ctx)?,
+            0o600,
+        )],
+        NetworkStack::CloudInit => vec![
+            boot(
+                "/network-config",
+                t.render("network/netplan/network-config", &ctx)?,
+            ),
+            boot("/meta-data", t.render("network/netplan/meta-data", &ctx)?),
+        ],
+        NetworkStack::Ifupdown => vec![root(
+            &format!("/etc/network/interfaces.d/{}", net.interface),
+            t.render("network/ifupdown/static", &ctx)?,
+            0o644,
+        )],
+        NetworkStack::Networkd => {
+            let mut ops = vec![root(
+                &format!("/etc/systemd/network/10-piimage-{}.network", net.interface),
+                t.render("network/networkd/static.network", &ctx)?,
+                0o644,
+            )];
+            ops.extend(enable(facts, "systemd-networkd.service", &node.name)?);
+            ops
+        }
+    })
+}
+
+/// cloud-init's `user-data`: the base's, with this node's hostname, cloud-init told to leave
+/// /etc/hosts alone (bake writes it for the whole cluster), and no accounts of its own: bake
+/// makes the inventory's users, and a flavour's stock user (HypriotOS's `pirate`, password
+/// `hypriot`) must not come back at first boot. Password login follows the inventory.
+fn cloud_init_user_data(node: &NodeSpec, facts: &Facts) -> Result<Vec<FileOp>> {
+    let mut doc: serde_yaml_ng::Mapping = match &facts.user_data {
+        Some(text) => serde_yaml_ng::from_str(text).unwrap_or_default(),
+        None => serde_yaml_ng::Mapping::new(),
+    };
+    doc.insert("hostname".into(), node.name.clone().into());
+    doc.insert("manage_etc_hosts".into(), false.into());
+    for key in ["user", "password", "chpasswd"] {
+        doc.remove(key);
+    }
+    doc.insert("users".into(), serde_yaml_ng::Value::Sequence(vec![]));
+    doc.insert("ssh_pwauth".into(), node.password_authentication.into());
+    let body = serde_yaml_ng::to_string(&doc).map_err(|e| Error::Invalid {
+        what: "cloud-init user-data".into(),
+        detail: e.to_string(),
+    })?;
+    Ok(vec![FileOp::Write {
+        fs: Target::Boot,
+        path: "/user-data".into(),
+        content: Content::Text(format!("#cloud-config\n{body}")),
+        mode: None,
+        owner: None,
+    }])
+}
+
+/// A NetworkManager connection UUID that is the same for the same node and interface.
+fn connection_uuid(node: &str, interface: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"piimage-nm\0")
+        .chain_update(node)
+        .chain_update(b"\0")
+        .chain_update(interface)
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
