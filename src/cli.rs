@@ -35,6 +35,12 @@ pub enum Command {
         after_help = "The --json form is stable (see docs/inspect-json.md); its \"format\" field is bumped only if a field changes meaning."
     )]
     Inspect(InspectArgs),
+    /// Write one image per node of the inventory (DIR/NODE.img) and a manifest.
+    #[command(
+        after_help = "Same inputs (inventory, base, SOURCE_DATE_EPOCH) give byte-identical images; the manifest\n\
+records the inputs' hash, each image's sha256, and the ranges each node changed."
+    )]
+    Bake(BakeArgs),
     /// Show the changes bake would make to each node's image, without writing anything.
     #[command(
         after_help = "The inventory (-c, default ./piimage.yaml) names the base image and the nodes; see\n\
@@ -64,6 +70,27 @@ pub struct InspectArgs {
     /// The image: .img, .img.xz, .img.gz, .img.zst or .zip.
     pub image: PathBuf,
     /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BakeArgs {
+    /// The inventory file.
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        default_value = "piimage.yaml"
+    )]
+    pub config: PathBuf,
+    /// Only these nodes (repeat for more); all nodes when absent.
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+    /// Where the images go [default: images/ beside the inventory].
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Print the manifest as JSON.
     #[arg(long)]
     pub json: bool,
 }

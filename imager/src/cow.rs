@@ -197,6 +197,11 @@ impl CowDisk {
         tmp.as_file()
             .sync_data()
             .map_err(|e| Error::io(tmp.path(), e))?;
+        // A temporary file is private (0600); the image it becomes is an ordinary file.
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io(tmp.path(), e))?;
         tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
         Ok(())
     }

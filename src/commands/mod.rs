@@ -1,8 +1,10 @@
 //! One module per subcommand; each takes its parsed arguments and does the work.
 
 mod apply;
+mod bake;
 mod inspect;
 mod plan;
+mod prepare;
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(&cache, args),
         Command::Apply(args) => apply::run(&cache, args),
         Command::Plan(args) => plan::run(&cache, args),
+        Command::Bake(args) => bake::run(&cache, args),
     }
 }
 

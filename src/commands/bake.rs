@@ -1,0 +1,125 @@
+//! `piimage bake [-c FILE] [--node N]… [-o DIR]`: one image per node, and a manifest.
+//! Each node is the base plus its own delta; images are written to temporary files and
+//! renamed when complete, the manifest last.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use imager::source::BaseCache;
+use imager::Image;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::cli::BakeArgs;
+
+pub fn run(cache: &BaseCache, args: BakeArgs) -> Result<()> {
+    let prepared = super::prepare::prepare(cache, &args.config, &args.nodes)?;
+    let out = args.output.clone().unwrap_or_else(|| {
+        args.config
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("images")
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+
+    let bar = indicatif::ProgressBar::new(prepared.plans.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "baking {msg:<12} {wide_bar} {pos}/{len} nodes {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let inventory_text = std::fs::read(&args.config)
+        .with_context(|| format!("reading {}", args.config.display()))?;
+    let base_sha = sha256_file(&prepared.base)?;
+    let mut nodes = serde_json::Map::new();
+    for (node, ops) in &prepared.plans {
+        bar.set_message(node.name.clone());
+        let mut image = Image::open(&prepared.base)?;
+        image
+            .apply(ops, prepared.epoch)
+            .with_context(|| format!("node {}", node.name))?;
+        let file = out.join(format!("{}.img", node.name));
+        image.write_to(&file)?;
+        let (delta, ranges) = image.delta();
+        nodes.insert(
+            node.name.clone(),
+            json!({
+                "image": format!("{}.img", node.name),
+                "size": image.len(),
+                "sha256": sha256_file(&file)?,
+                "operations": ops.len(),
+                "delta_bytes": delta,
+                "delta_ranges": ranges.iter().map(|(s, e)| json!({ "start": s, "end": e })).collect::<Vec<_>>(),
+            }),
+        );
+        tracing::info!(node = %node.name, delta, "baked");
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    // What the images were made from: same inputs hash, same images.
+    let inputs = Sha256::new()
+        .chain_update(b"piimage-bake-1\0")
+        .chain_update(env!("CARGO_PKG_VERSION"))
+        .chain_update(&inventory_text)
+        .chain_update(base_sha.as_bytes())
+        .chain_update(prepared.epoch.0.to_le_bytes())
+        .finalize();
+    let manifest = json!({
+        "format": 1,
+        "inputs_sha256": hex(&inputs),
+        "inventory": args.config.display().to_string(),
+        "base_sha256": base_sha,
+        "source_date_epoch": prepared.epoch.0,
+        "flavour": prepared.facts.flavour.as_ref().map(|f| f.id),
+        "nodes": nodes,
+    });
+    let manifest_path = out.join("manifest.json");
+    let mut tmp = tempfile::NamedTempFile::new_in(&out)?;
+    std::io::Write::write_all(
+        &mut tmp,
+        format!("{}\n", serde_json::to_string_pretty(&manifest)?).as_bytes(),
+    )?;
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )?;
+    tmp.persist(&manifest_path)
+        .with_context(|| format!("writing {}", manifest_path.display()))?;
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&manifest)?);
+    } else {
+        for (name, node) in &nodes {
+            println!(
+                "{}  {}  {} changed",
+                out.join(node["image"].as_str().unwrap_or(name)).display(),
+                node["sha256"].as_str().unwrap_or(""),
+                crate::render::bytes(node["delta_bytes"].as_u64().unwrap_or(0))
+            );
+        }
+        println!("{}", manifest_path.display());
+    }
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(hex(&hash.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,83 @@
+//! What `plan` and `bake` share: the inventory loaded and checked, the base resolved and
+//! read once, and each selected node's file operations.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use imager::inventory::{Base, Inventory, NodeSpec};
+use imager::plan::{self, Facts};
+use imager::source::BaseCache;
+use imager::{Epoch, FileOp, Image};
+
+use crate::exit::BadInput;
+
+pub struct Prepared {
+    /// The raw (decompressed) base image.
+    pub base: PathBuf,
+    pub facts: Facts,
+    pub epoch: Epoch,
+    /// Each selected node with its file operations, in inventory order.
+    pub plans: Vec<(NodeSpec, Vec<FileOp>)>,
+}
+
+pub fn prepare(cache: &BaseCache, config: &Path, names: &[String]) -> Result<Prepared> {
+    let inventory = Inventory::load(config).map_err(imager::Error::from)?;
+    let nodes = selected(&inventory, names, config)?;
+    let given = match &inventory.base {
+        Base::Path(path) => path.clone(),
+        Base::Builtin(name) => {
+            return Err(BadInput(format!(
+                "{}: base builtin:{name}: the built-in base is not available yet (it arrives with `piimage base build`); give an image path",
+                config.display()
+            ))
+            .into())
+        }
+    };
+    let base = super::resolve_base(cache, &given)?;
+    let mut image =
+        Image::open(&base).map_err(|e| super::inspect::rename_path(e, &base, &given))?;
+    let facts = Facts::read(&mut image)?;
+    let epoch = super::epoch_from_env(image.default_epoch())?;
+    let mut plans = Vec::new();
+    for node in nodes {
+        let ops = plan::plan(&inventory.nodes, node, &facts, epoch)
+            .map_err(|e| BadInput(format!("{}: node {}: {e}", config.display(), node.name)))?;
+        plans.push((node.clone(), ops));
+    }
+    Ok(Prepared {
+        base,
+        facts,
+        epoch,
+        plans,
+    })
+}
+
+/// The nodes named with --node (all when none), each checked to exist.
+fn selected<'i>(
+    inventory: &'i Inventory,
+    names: &[String],
+    config: &Path,
+) -> Result<Vec<&'i NodeSpec>> {
+    if names.is_empty() {
+        return Ok(inventory.nodes.iter().collect());
+    }
+    names
+        .iter()
+        .map(|name| {
+            inventory
+                .nodes
+                .iter()
+                .find(|n| &n.name == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> =
+                        inventory.nodes.iter().map(|n| n.name.as_str()).collect();
+                    BadInput(format!(
+                        "{}: no node `{name}` (nodes: {})",
+                        config.display(),
+                        known.join(", ")
+                    ))
+                    .into()
+                })
+        })
+        .collect()
+}

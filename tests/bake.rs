@@ -1,0 +1,89 @@
+//! `piimage bake`: one fsck-clean image per node with a manifest that tells the truth, the
+//! same bytes from the same inputs, a change to one node touching only that node's image, and
+//! bad input refused before anything is written.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{piimage_with, redact, Run};
+use fixtures::{e2fsck, fsck_fat, sha256, Fixture};
+
+fn lab(inventory_text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("lab.yaml");
+    std::fs::write(&inventory, inventory_text).unwrap();
+    std::os::unix::fs::symlink(Fixture::new("bookworm").build(), dir.path().join("base.img")).unwrap();
+    (dir, inventory)
+}
+
+fn lab_text() -> String {
+    std::fs::read_to_string(fixtures::recipe_dir().join("inventories/lab.yaml")).unwrap()
+}
+
+fn bake(dir: &Path, inventory: &Path, out: &str) -> (Run, serde_json::Value) {
+    let out = dir.join(out);
+    let run = piimage_with(
+        &dir.join("cache"),
+        &["bake", "-c", inventory.to_str().unwrap(), "-o", out.to_str().unwrap(), "--json"],
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    (run, manifest)
+}
+
+fn image_sums(manifest: &serde_json::Value) -> Vec<(String, String)> {
+    manifest["nodes"].as_object().unwrap().iter().map(|(n, v)| (n.clone(), v["sha256"].as_str().unwrap().to_string())).collect()
+}
+
+#[test]
+fn bakes_clean_images_the_same_twice() {
+    let (dir, inventory) = lab(&lab_text());
+    let (_, first) = bake(dir.path(), &inventory, "a");
+    for (node, sum) in image_sums(&first) {
+        let image = dir.path().join("a").join(format!("{node}.img"));
+        assert_eq!(sha256(&image), sum, "{node}: the manifest's sha256 is the image's");
+        let root = e2fsck(&image, 2);
+        assert!(root.clean, "{node}: {}", root.output);
+        let boot = fsck_fat(&image, 1);
+        assert!(boot.clean, "{node}: {}", boot.output);
+    }
+    let (_, second) = bake(dir.path(), &inventory, "b");
+    assert_eq!(first, second, "same inputs, same manifest and images");
+    assert_eq!(first["nodes"].as_object().unwrap().len(), 3);
+}
+
+#[test]
+fn one_nodes_change_changes_only_its_image() {
+    let (dir, inventory) = lab(&lab_text());
+    let (_, before) = bake(dir.path(), &inventory, "before");
+    std::fs::write(&inventory, lab_text().replace("log-driver: journald", "log-driver: json-file")).unwrap();
+    let (_, after) = bake(dir.path(), &inventory, "after");
+    let (before, after) = (image_sums(&before), image_sums(&after));
+    for ((node, old), (_, new)) in before.iter().zip(&after) {
+        if node == "p2" {
+            assert_ne!(old, new, "p2's own setting changed");
+        } else {
+            assert_eq!(old, new, "{node} did not change");
+        }
+    }
+}
+
+#[test]
+fn bad_inventory_writes_nothing() {
+    let (dir, inventory) = lab(&lab_text().replace("p3:\n    address: 172.19.181.3/24", "p3:\n    address: 172.19.181.2/24"));
+    let out = dir.path().join("images");
+    let run = piimage_with(&dir.path().join("cache"), &["bake", "-c", inventory.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!out.exists(), "nothing written");
+    insta::assert_snapshot!(redact(&run.stderr, dir.path(), "[DIR]"), @"error: [DIR]/lab.yaml:25:5: node p3: address 172.19.181.2 is already node p2's");
+}
+
+#[test]
+fn unknown_node_is_named() {
+    let (dir, inventory) = lab(&lab_text());
+    let run = piimage_with(&dir.path().join("cache"), &["bake", "-c", inventory.to_str().unwrap(), "--node", "p9"], &[]);
+    assert_eq!(run.code, 2);
+    insta::assert_snapshot!(redact(&run.stderr, dir.path(), "[DIR]"), @"error: [DIR]/lab.yaml: no node `p9` (nodes: p1, p2, p3)");
+}
