@@ -13,7 +13,16 @@ fn lab(inventory_text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let inventory = dir.path().join("lab.yaml");
     std::fs::write(&inventory, inventory_text).unwrap();
-    std::os::unix::fs::symlink(Fixture::new("bookworm").build(), dir.path().join("base.img")).unwrap();
+    std::fs::copy(
+        fixtures::recipe_dir().join("inventories/start_pipes.sh"),
+        dir.path().join("start_pipes.sh"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        Fixture::new("bookworm").build(),
+        dir.path().join("base.img"),
+    )
+    .unwrap();
     (dir, inventory)
 }
 
@@ -25,16 +34,29 @@ fn bake(dir: &Path, inventory: &Path, out: &str) -> (Run, serde_json::Value) {
     let out = dir.join(out);
     let run = piimage_with(
         &dir.join("cache"),
-        &["bake", "-c", inventory.to_str().unwrap(), "-o", out.to_str().unwrap(), "--json"],
+        &[
+            "bake",
+            "-c",
+            inventory.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+        ],
         &[("SOURCE_DATE_EPOCH", "1700000000")],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     (run, manifest)
 }
 
 fn image_sums(manifest: &serde_json::Value) -> Vec<(String, String)> {
-    manifest["nodes"].as_object().unwrap().iter().map(|(n, v)| (n.clone(), v["sha256"].as_str().unwrap().to_string())).collect()
+    manifest["nodes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(n, v)| (n.clone(), v["sha256"].as_str().unwrap().to_string()))
+        .collect()
 }
 
 #[test]
@@ -43,7 +65,11 @@ fn bakes_clean_images_the_same_twice() {
     let (_, first) = bake(dir.path(), &inventory, "a");
     for (node, sum) in image_sums(&first) {
         let image = dir.path().join("a").join(format!("{node}.img"));
-        assert_eq!(sha256(&image), sum, "{node}: the manifest's sha256 is the image's");
+        assert_eq!(
+            sha256(&image),
+            sum,
+            "{node}: the manifest's sha256 is the image's"
+        );
         let root = e2fsck(&image, 2);
         assert!(root.clean, "{node}: {}", root.output);
         let boot = fsck_fat(&image, 1);
@@ -58,7 +84,11 @@ fn bakes_clean_images_the_same_twice() {
 fn one_nodes_change_changes_only_its_image() {
     let (dir, inventory) = lab(&lab_text());
     let (_, before) = bake(dir.path(), &inventory, "before");
-    std::fs::write(&inventory, lab_text().replace("log-driver: journald", "log-driver: json-file")).unwrap();
+    std::fs::write(
+        &inventory,
+        lab_text().replace("log-driver: journald", "log-driver: json-file"),
+    )
+    .unwrap();
     let (_, after) = bake(dir.path(), &inventory, "after");
     let (before, after) = (image_sums(&before), image_sums(&after));
     for ((node, old), (_, new)) in before.iter().zip(&after) {
@@ -72,18 +102,35 @@ fn one_nodes_change_changes_only_its_image() {
 
 #[test]
 fn bad_inventory_writes_nothing() {
-    let (dir, inventory) = lab(&lab_text().replace("p3:\n    address: 172.19.181.3/24", "p3:\n    address: 172.19.181.2/24"));
+    let (dir, inventory) = lab(&lab_text().replace(
+        "p3:\n    address: 172.19.181.3/24",
+        "p3:\n    address: 172.19.181.2/24",
+    ));
     let out = dir.path().join("images");
-    let run = piimage_with(&dir.path().join("cache"), &["bake", "-c", inventory.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]);
+    let run = piimage_with(
+        &dir.path().join("cache"),
+        &[
+            "bake",
+            "-c",
+            inventory.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(!out.exists(), "nothing written");
-    insta::assert_snapshot!(redact(&run.stderr, dir.path(), "[DIR]"), @"error: [DIR]/lab.yaml:25:5: node p3: address 172.19.181.2 is already node p2's");
+    insta::assert_snapshot!(redact(&run.stderr, dir.path(), "[DIR]"), @"error: [DIR]/lab.yaml:27:5: node p3: address 172.19.181.2 is already node p2's");
 }
 
 #[test]
 fn unknown_node_is_named() {
     let (dir, inventory) = lab(&lab_text());
-    let run = piimage_with(&dir.path().join("cache"), &["bake", "-c", inventory.to_str().unwrap(), "--node", "p9"], &[]);
+    let run = piimage_with(
+        &dir.path().join("cache"),
+        &["bake", "-c", inventory.to_str().unwrap(), "--node", "p9"],
+        &[],
+    );
     assert_eq!(run.code, 2);
     insta::assert_snapshot!(redact(&run.stderr, dir.path(), "[DIR]"), @"error: [DIR]/lab.yaml: no node `p9` (nodes: p1, p2, p3)");
 }

@@ -20,6 +20,11 @@ fn lab(flavour: &'static str) -> (tempfile::TempDir, PathBuf) {
         &inventory,
     )
     .unwrap();
+    std::fs::copy(
+        fixtures::recipe_dir().join("inventories/start_pipes.sh"),
+        dir.path().join("start_pipes.sh"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(Fixture::new(flavour).build(), dir.path().join("base.img")).unwrap();
     (dir, inventory)
 }

@@ -352,9 +352,9 @@ fn check_node(c: &Checker<'_>, name: &str, s: Settings) -> Result<NodeSpec, Inve
         }
     }
 
-    let files = s.files.clone().unwrap_or_default();
+    let mut files = s.files.clone().unwrap_or_default();
     let files_own = in_node("files");
-    for (i, f) in files.iter().enumerate() {
+    for (i, f) in files.iter_mut().enumerate() {
         let file_err = |message: String| {
             c.err(
                 place_of(c, name, files_own, &["files"]),
@@ -373,8 +373,30 @@ fn check_node(c: &Checker<'_>, name: &str, s: Settings) -> Result<NodeSpec, Inve
                 if !p.is_file() {
                     return Err(file_err(format!("source {} does not exist", p.display())));
                 }
+                // Read now, so the spec carries what gets written.
+                let bytes = std::fs::read(&p)
+                    .map_err(|e| file_err(format!("source {}: {e}", p.display())))?;
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    file_err(format!(
+                        "source {} is not UTF-8 text (binary sources are not baked yet)",
+                        p.display()
+                    ))
+                })?;
+                f.content = Some(text);
             }
             _ => {}
+        }
+        if let Some(owner) = &f.owner {
+            let ok = owner.split_once(':').is_some_and(|(u, g)| {
+                [u, g]
+                    .iter()
+                    .all(|x| x.parse::<u32>().is_ok() || is_user_name(x))
+            });
+            if !ok {
+                return Err(file_err(format!(
+                    "owner `{owner}` is not user:group (names or numbers)"
+                )));
+            }
         }
         if let Some(mode) = &f.mode {
             if u32::from_str_radix(mode, 8)

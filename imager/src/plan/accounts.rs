@@ -3,6 +3,7 @@
 //! lists them. Pure text in, text out.
 
 use crate::error::{Error, Result};
+use crate::fileop::Owner;
 use crate::inventory::User;
 
 /// The account files of a base image.
@@ -106,6 +107,25 @@ impl Accounts {
             out.push(account);
         }
         Ok(out)
+    }
+
+    /// `user:group` as numbers, each given by number or by name.
+    pub fn owner(&self, spec: &str) -> Option<Owner> {
+        let (user, group) = spec.split_once(':')?;
+        let id = |text: &str, name: &str, column: usize| -> Option<u32> {
+            name.parse().ok().or_else(|| {
+                text.lines()
+                    .map(fields)
+                    .find(|f| f.first() == Some(&name))?
+                    .get(column)?
+                    .parse()
+                    .ok()
+            })
+        };
+        Some(Owner {
+            uid: id(&self.passwd, user, 2)?,
+            gid: id(&self.group, group, 2)?,
+        })
     }
 
     /// Adds `user` to `group`, making the group (gid from 1000 up) if the base lacks it.
@@ -239,5 +259,14 @@ mod tests {
             acc.shadow
         );
         assert!(acc.gshadow.as_deref().unwrap().contains("sudo:*::pi,rpi\n"));
+        assert_eq!(
+            acc.owner("pi:docker"),
+            Some(Owner {
+                uid: 1001,
+                gid: 1002
+            })
+        );
+        assert_eq!(acc.owner("0:27"), Some(Owner { uid: 0, gid: 27 }));
+        assert_eq!(acc.owner("nobody:sudo"), None);
     }
 }

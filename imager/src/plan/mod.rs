@@ -276,12 +276,19 @@ pub fn plan(
             .as_deref()
             .and_then(|m| u32::from_str_radix(m, 8).ok())
             .unwrap_or(0o644);
+        let owner = match &f.owner {
+            Some(spec) => Some(accounts.owner(spec).ok_or_else(|| Error::Invalid {
+                what: format!("files {}", f.path),
+                detail: format!("owner `{spec}`: no such user or group in the image"),
+            })?),
+            None => None,
+        };
         ops.push(FileOp::Write {
             fs: Target::Root,
             path: f.path.clone(),
             content: Content::Text(content),
             mode: Some(Mode(mode)),
-            owner: None,
+            owner,
         });
     }
 
