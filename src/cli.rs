@@ -74,8 +74,9 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
+/// Which inventory, and which of its nodes.
 #[derive(Debug, Args)]
-pub struct BakeArgs {
+pub struct InventoryArgs {
     /// The inventory file.
     #[arg(
         short = 'c',
@@ -87,6 +88,12 @@ pub struct BakeArgs {
     /// Only these nodes (repeat for more); all nodes when absent.
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BakeArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
     /// Where the images go [default: images/ beside the inventory].
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
@@ -97,17 +104,8 @@ pub struct BakeArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The inventory file.
-    #[arg(
-        short = 'c',
-        long = "config",
-        value_name = "FILE",
-        default_value = "piimage.yaml"
-    )]
-    pub config: PathBuf,
-    /// Only these nodes (repeat for more); all nodes when absent.
-    #[arg(long = "node", value_name = "NAME")]
-    pub nodes: Vec<String>,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
     /// Print the file operations as JSON: an object of node name to its list.
     #[arg(long)]
     pub json: bool,

@@ -14,9 +14,10 @@ use sha2::{Digest, Sha256};
 use crate::cli::BakeArgs;
 
 pub fn run(cache: &BaseCache, args: BakeArgs) -> Result<()> {
-    let prepared = super::prepare::prepare(cache, &args.config, &args.nodes)?;
+    let prepared = super::prepare::prepare(cache, &args.inventory.config, &args.inventory.nodes)?;
     let out = args.output.clone().unwrap_or_else(|| {
-        args.config
+        args.inventory
+            .config
             .parent()
             .unwrap_or(Path::new("."))
             .join("images")
@@ -30,8 +31,8 @@ pub fn run(cache: &BaseCache, args: BakeArgs) -> Result<()> {
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let inventory_text = std::fs::read(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
+    let inventory_text = std::fs::read(&args.inventory.config)
+        .with_context(|| format!("reading {}", args.inventory.config.display()))?;
     let base_sha = sha256_file(&prepared.base)?;
     let mut nodes = serde_json::Map::new();
     for (node, ops) in &prepared.plans {
@@ -70,7 +71,7 @@ pub fn run(cache: &BaseCache, args: BakeArgs) -> Result<()> {
     let manifest = json!({
         "format": 1,
         "inputs_sha256": hex(&inputs),
-        "inventory": args.config.display().to_string(),
+        "inventory": args.inventory.config.display().to_string(),
         "base_sha256": base_sha,
         "source_date_epoch": prepared.epoch.0,
         "flavour": prepared.facts.flavour.as_ref().map(|f| f.id),

@@ -7,7 +7,7 @@ use imager::source::BaseCache;
 use crate::cli::PlanArgs;
 
 pub fn run(cache: &BaseCache, args: PlanArgs) -> Result<()> {
-    let prepared = super::prepare::prepare(cache, &args.config, &args.nodes)?;
+    let prepared = super::prepare::prepare(cache, &args.inventory.config, &args.inventory.nodes)?;
     if args.json {
         let map: serde_json::Map<String, serde_json::Value> = prepared
             .plans

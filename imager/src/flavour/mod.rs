@@ -65,6 +65,25 @@ pub const OS_RELEASE: &str = "/etc/os-release";
 pub const RPI_ISSUE: &str = "/etc/rpi-issue";
 pub const BUILTIN_MARKER: &str = "/etc/piimage-base";
 
+/// Reads the evidence from a mounted root filesystem and detects its flavour.
+pub fn detect_in(fs: &mut dyn crate::fs::Filesystem) -> crate::Result<Flavour> {
+    let os_release = fs
+        .read_if_exists(OS_RELEASE)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let evidence = Evidence {
+        os_release,
+        has_rpi_issue: fs.stat(RPI_ISSUE)?.is_some(),
+        has_builtin_marker: fs.stat(BUILTIN_MARKER)?.is_some(),
+        has_network_manager: fs
+            .stat("/etc/NetworkManager/NetworkManager.conf")?
+            .is_some(),
+        has_networkd_config: fs
+            .read_dir("/etc/systemd/network")
+            .is_ok_and(|names| !names.is_empty()),
+    };
+    Ok(detect(&evidence))
+}
+
 pub fn detect(evidence: &Evidence) -> Flavour {
     let release = evidence
         .os_release

@@ -108,19 +108,7 @@ pub fn inspect(image: &mut Image, shown_path: &str) -> Result<Report> {
     let (flavour, hostname, addresses, users, services, docker_daemon) = if image.has(Target::Root)
     {
         image.with_fs(Target::Root, epoch, false, |fs| {
-            let evidence = Evidence {
-                os_release: text(fs, flavour::OS_RELEASE)?,
-                has_rpi_issue: fs.stat(flavour::RPI_ISSUE)?.is_some(),
-                has_builtin_marker: fs.stat(flavour::BUILTIN_MARKER)?.is_some(),
-                has_network_manager: fs
-                    .stat("/etc/NetworkManager/NetworkManager.conf")?
-                    .is_some(),
-                has_networkd_config: !fs
-                    .read_dir("/etc/systemd/network")
-                    .unwrap_or_default()
-                    .is_empty(),
-            };
-            let flavour = flavour::detect(&evidence);
+            let flavour = flavour::detect_in(fs)?;
             let hostname = text(fs, "/etc/hostname")?
                 .map(|h| h.trim().to_string())
                 .filter(|h| !h.is_empty())

@@ -14,7 +14,7 @@ pub use templates::Templates;
 
 use crate::error::{Error, Result};
 use crate::fileop::{Content, FileOp, Mode, Owner, Target};
-use crate::flavour::{self, Evidence, Flavour, NetworkStack};
+use crate::flavour::{self, Flavour, NetworkStack};
 use crate::fs::Filesystem;
 use crate::image::Image;
 use crate::inventory::{NodeSpec, StaticAddress};
@@ -54,18 +54,6 @@ impl Facts {
             None
         };
         image.with_fs(Target::Root, epoch, false, |fs| {
-            let evidence = Evidence {
-                os_release: text(fs, flavour::OS_RELEASE)?,
-                has_rpi_issue: fs.stat(flavour::RPI_ISSUE)?.is_some(),
-                has_builtin_marker: fs.stat(flavour::BUILTIN_MARKER)?.is_some(),
-                has_network_manager: fs
-                    .stat("/etc/NetworkManager/NetworkManager.conf")?
-                    .is_some(),
-                has_networkd_config: !fs
-                    .read_dir("/etc/systemd/network")
-                    .unwrap_or_default()
-                    .is_empty(),
-            };
             let accounts = Accounts {
                 passwd: text(fs, "/etc/passwd")?.unwrap_or_default(),
                 shadow: text(fs, "/etc/shadow")?.unwrap_or_default(),
@@ -83,7 +71,7 @@ impl Facts {
                 }
             }
             Ok(Facts {
-                flavour: Some(flavour::detect(&evidence)),
+                flavour: Some(flavour::detect_in(fs)?),
                 accounts,
                 units,
                 user_data,
