@@ -111,6 +111,16 @@ pub fn inspect_report(r: &Report) -> String {
             );
         }
     }
+    for (i, k) in r.ssh_host_keys.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:<11} {} {} {}",
+            if i == 0 { "host keys" } else { "" },
+            k.algorithm,
+            k.fingerprint,
+            k.comment
+        );
+    }
     for (i, s) in r.services.iter().enumerate() {
         let state = match (s.installed, s.enabled) {
             (false, _) => "not installed".to_string(),

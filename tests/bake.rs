@@ -18,6 +18,12 @@ fn lab(inventory_text: &str) -> (tempfile::TempDir, PathBuf) {
         dir.path().join("start_pipes.sh"),
     )
     .unwrap();
+    // A fixed cluster secret, so host keys (and snapshots) are the same on every run.
+    std::fs::write(
+        dir.path().join("lab.secret"),
+        format!("{}\n", "5e".repeat(32)),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(
         Fixture::new("bookworm").build(),
         dir.path().join("base.img"),
@@ -133,4 +139,54 @@ fn unknown_node_is_named() {
     );
     assert_eq!(run.code, 2);
     insta::assert_snapshot!(redact(&run.stderr, dir.path(), "[DIR]"), @"error: [DIR]/lab.yaml: no node `p9` (nodes: p1, p2, p3)");
+}
+
+/// The host key baked into a node is a valid OpenSSH key (ssh-keygen derives its public key),
+/// and it is the key `known_hosts` lists for that node's name and address.
+#[test]
+fn host_keys_match_known_hosts() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+    let (dir, inventory) = lab(&lab_text());
+    bake(dir.path(), &inventory, "out");
+    let known_hosts = std::fs::read_to_string(dir.path().join("out/known_hosts")).unwrap();
+    assert_eq!(known_hosts.lines().count(), 3, "{known_hosts}");
+    for (node, address) in [("p1", "172.19.181.1"), ("p3", "172.19.181.3")] {
+        let image = dir.path().join(format!("out/{node}.img"));
+        let root = fixtures::Ext4Judge::new(&image, 2);
+        assert_eq!(
+            root.mode_owner("/etc/ssh/ssh_host_ed25519_key"),
+            Some((0o600, 0, 0))
+        );
+        let key = dir.path().join(format!("{node}.key"));
+        std::fs::write(&key, root.cat("/etc/ssh/ssh_host_ed25519_key")).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let derived = Command::new("ssh-keygen")
+            .arg("-y")
+            .arg("-f")
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(
+            derived.status.success(),
+            "ssh-keygen -y: {}",
+            String::from_utf8_lossy(&derived.stderr)
+        );
+        let public = String::from_utf8(derived.stdout).unwrap();
+        let public = public
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let line = known_hosts
+            .lines()
+            .find(|l| l.starts_with(&format!("{node},{address} ")))
+            .unwrap();
+        assert!(line.ends_with(&public), "{node}: {line} vs {public}");
+        assert_eq!(
+            root.cat("/etc/ssh/ssh_known_hosts"),
+            known_hosts.as_bytes(),
+            "nodes trust each other"
+        );
+    }
 }

@@ -25,6 +25,12 @@ fn lab(flavour: &'static str) -> (tempfile::TempDir, PathBuf) {
         dir.path().join("start_pipes.sh"),
     )
     .unwrap();
+    // A fixed cluster secret, so host keys (and snapshots) are the same on every run.
+    std::fs::write(
+        dir.path().join("lab.secret"),
+        format!("{}\n", "5e".repeat(32)),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(Fixture::new(flavour).build(), dir.path().join("base.img")).unwrap();
     (dir, inventory)
 }

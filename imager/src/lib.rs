@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod inventory;
 pub mod plan;
 pub mod probe;
+pub mod secret;
 pub mod source;
 mod sparse;
 pub mod window;

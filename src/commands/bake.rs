@@ -77,18 +77,14 @@ pub fn run(cache: &BaseCache, args: BakeArgs) -> Result<()> {
         "flavour": prepared.facts.flavour.as_ref().map(|f| f.id),
         "nodes": nodes,
     });
+    // Every node's host key, for the admins' ~/.ssh/known_hosts: no trust on first use.
+    let known_hosts = imager::plan::known_hosts(&prepared.inventory.nodes, &prepared.secret)?;
+    write_file(&out.join("known_hosts"), known_hosts.as_bytes())?;
     let manifest_path = out.join("manifest.json");
-    let mut tmp = tempfile::NamedTempFile::new_in(&out)?;
-    std::io::Write::write_all(
-        &mut tmp,
+    write_file(
+        &manifest_path,
         format!("{}\n", serde_json::to_string_pretty(&manifest)?).as_bytes(),
     )?;
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )?;
-    tmp.persist(&manifest_path)
-        .with_context(|| format!("writing {}", manifest_path.display()))?;
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&manifest)?);
@@ -101,8 +97,23 @@ pub fn run(cache: &BaseCache, args: BakeArgs) -> Result<()> {
                 crate::render::bytes(node["delta_bytes"].as_u64().unwrap_or(0))
             );
         }
+        println!("{}", out.join("known_hosts").display());
         println!("{}", manifest_path.display());
     }
+    Ok(())
+}
+
+/// Writes a small output file whole or not at all (temporary file, then rename), 0644.
+fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, data)?;
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 

@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use imager::inventory::{Base, Inventory, NodeSpec};
 use imager::plan::{self, Facts};
+use imager::secret::ClusterSecret;
 use imager::source::BaseCache;
 use imager::{Epoch, FileOp, Image};
 
 use crate::exit::BadInput;
 
 pub struct Prepared {
+    pub inventory: Inventory,
+    pub secret: ClusterSecret,
     /// The raw (decompressed) base image.
     pub base: PathBuf,
     pub facts: Facts,
@@ -38,13 +41,23 @@ pub fn prepare(cache: &BaseCache, config: &Path, names: &[String]) -> Result<Pre
         Image::open(&base).map_err(|e| super::inspect::rename_path(e, &base, &given))?;
     let facts = Facts::read(&mut image)?;
     let epoch = super::epoch_from_env(image.default_epoch())?;
+    let secret_path = ClusterSecret::path_for(config);
+    let (secret, made) = ClusterSecret::load_or_create(&secret_path)?;
+    if made {
+        eprintln!(
+            "made the cluster secret {} (keep it: the nodes' SSH host keys come from it)",
+            secret_path.display()
+        );
+    }
     let mut plans = Vec::new();
     for node in nodes {
-        let ops = plan::plan(&inventory.nodes, node, &facts, epoch)
+        let ops = plan::plan(&inventory.nodes, node, &facts, epoch, &secret)
             .map_err(|e| BadInput(format!("{}: node {}: {e}", config.display(), node.name)))?;
         plans.push((node.clone(), ops));
     }
     Ok(Prepared {
+        inventory,
+        secret,
         base,
         facts,
         epoch,

@@ -34,6 +34,8 @@ pub struct Report {
     pub hostname: Option<String>,
     pub addresses: Vec<Address>,
     pub users: Vec<User>,
+    /// Fingerprints of `/etc/ssh/ssh_host_*_key.pub`.
+    pub ssh_host_keys: Vec<AuthorizedKey>,
     pub services: Vec<Service>,
     /// `/etc/docker/daemon.json` as parsed, when present.
     pub docker_daemon: Option<serde_json::Value>,
@@ -105,47 +107,41 @@ pub fn inspect(image: &mut Image, shown_path: &str) -> Result<Report> {
     } else {
         BootFiles::default()
     };
-    let (flavour, hostname, addresses, users, services, docker_daemon) = if image.has(Target::Root)
-    {
-        image.with_fs(Target::Root, epoch, false, |fs| {
-            let flavour = flavour::detect_in(fs)?;
-            let hostname = text(fs, "/etc/hostname")?
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .or_else(|| boot.cloud_hostname());
-            let addresses = network::read(fs, &boot)?;
-            let users = users::read(fs, &boot)?;
-            let services = services::read(fs, &boot)?;
-            let docker = text(fs, "/etc/docker/daemon.json")?.map(|t| {
-                serde_json::from_str(&t)
-                    .unwrap_or_else(|e| serde_json::json!({ "unparsable": e.to_string() }))
-            });
-            Ok((flavour, hostname, addresses, users, services, docker))
-        })?
-    } else {
-        (
-            flavour::detect(&Evidence::default()),
-            None,
-            vec![],
-            vec![],
-            vec![],
-            None,
-        )
-    };
-
-    Ok(Report {
+    let mut report = Report {
         format: FORMAT,
         image: shown_path.to_string(),
         size: image.len(),
         partition_table: image.table().clone(),
         filesystems,
-        flavour,
-        hostname,
-        addresses,
-        users,
-        services,
-        docker_daemon,
-    })
+        flavour: flavour::detect(&Evidence::default()),
+        hostname: boot.cloud_hostname(),
+        addresses: vec![],
+        users: vec![],
+        ssh_host_keys: vec![],
+        services: vec![],
+        docker_daemon: None,
+    };
+    if image.has(Target::Root) {
+        image.with_fs(Target::Root, epoch, false, |fs| {
+            report.flavour = flavour::detect_in(fs)?;
+            if let Some(name) = text(fs, "/etc/hostname")?
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+            {
+                report.hostname = Some(name);
+            }
+            report.addresses = network::read(fs, &boot)?;
+            report.users = users::read(fs, &boot)?;
+            report.ssh_host_keys = users::host_keys(fs)?;
+            report.services = services::read(fs, &boot)?;
+            report.docker_daemon = text(fs, "/etc/docker/daemon.json")?.map(|t| {
+                serde_json::from_str(&t)
+                    .unwrap_or_else(|e| serde_json::json!({ "unparsable": e.to_string() }))
+            });
+            Ok(())
+        })?;
+    }
+    Ok(report)
 }
 
 fn first_fat(image: &Image) -> Option<u32> {

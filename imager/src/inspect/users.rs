@@ -103,6 +103,22 @@ pub(super) fn read(fs: &mut dyn Filesystem, boot: &BootFiles) -> Result<Vec<User
     Ok(users)
 }
 
+/// Fingerprints of the host keys sshd will offer (`/etc/ssh/ssh_host_*_key.pub`).
+pub(super) fn host_keys(fs: &mut dyn Filesystem) -> Result<Vec<AuthorizedKey>> {
+    let mut keys = Vec::new();
+    if fs.stat("/etc/ssh")?.is_none() {
+        return Ok(keys);
+    }
+    for name in fs.read_dir("/etc/ssh")? {
+        if name.starts_with("ssh_host_") && name.ends_with("_key.pub") {
+            if let Some(body) = text(fs, &format!("/etc/ssh/{name}"))? {
+                keys.extend(fingerprints(&body));
+            }
+        }
+    }
+    Ok(keys)
+}
+
 /// The names of the groups `user` is in: the primary one (by gid) and every member list.
 fn groups_of(group_file: &str, user: &str, primary_gid: &str) -> Vec<String> {
     let mut out = Vec::new();

@@ -18,6 +18,7 @@ use crate::flavour::{self, Flavour, NetworkStack};
 use crate::fs::Filesystem;
 use crate::image::Image;
 use crate::inventory::{NodeSpec, StaticAddress};
+use crate::secret::ClusterSecret;
 use crate::Epoch;
 
 /// What a plan needs to know about the base.
@@ -102,6 +103,7 @@ pub fn plan(
     node: &NodeSpec,
     facts: &Facts,
     epoch: Epoch,
+    secret: &ClusterSecret,
 ) -> Result<Vec<FileOp>> {
     let flavour = facts
         .flavour
@@ -212,6 +214,7 @@ pub fn plan(
         )?,
         0o644,
     ));
+    ops.extend(host_keys(cluster, node, secret)?);
     ops.extend(enable(facts, "ssh.service", &node.name)?);
 
     // Docker: the daemon reads daemon.json (never /etc/default/docker under systemd).
@@ -293,6 +296,68 @@ pub fn plan(
         });
     }
     Ok(ops)
+}
+
+/// The node's own host key (from the cluster secret), every node's public key as trusted
+/// hosts, and nothing left that would make keys at first boot or share them between nodes.
+fn host_keys(cluster: &[NodeSpec], node: &NodeSpec, secret: &ClusterSecret) -> Result<Vec<FileOp>> {
+    let mut ops = Vec::new();
+    // Keys a base might carry would be the same on every node: they go.
+    for kind in ["rsa", "ecdsa", "dsa"] {
+        for suffix in ["", ".pub"] {
+            ops.push(FileOp::Remove {
+                fs: Target::Root,
+                path: format!("/etc/ssh/ssh_host_{kind}_key{suffix}"),
+            });
+        }
+    }
+    // Raspberry Pi OS regenerates host keys on first boot unless this unit is off.
+    ops.push(FileOp::Remove {
+        fs: Target::Root,
+        path: "/etc/systemd/system/multi-user.target.wants/regenerate_ssh_host_keys.service".into(),
+    });
+    let own = secret.host_key(&node.name)?;
+    let file = |path: &str, content: String, mode: u32| FileOp::Write {
+        fs: Target::Root,
+        path: path.into(),
+        content: Content::Text(content),
+        mode: Some(Mode(mode)),
+        owner: Some(Owner { uid: 0, gid: 0 }),
+    };
+    ops.push(file(
+        "/etc/ssh/ssh_host_ed25519_key",
+        own.private_openssh,
+        0o600,
+    ));
+    ops.push(file(
+        "/etc/ssh/ssh_host_ed25519_key.pub",
+        format!("{}\n", own.public_openssh),
+        0o644,
+    ));
+    ops.push(file(
+        "/etc/ssh/ssh_known_hosts",
+        known_hosts(cluster, secret)?,
+        0o644,
+    ));
+    Ok(ops)
+}
+
+/// `known_hosts` lines for every node: its name and address, and its host key.
+pub fn known_hosts(cluster: &[NodeSpec], secret: &ClusterSecret) -> Result<String> {
+    let mut out = String::new();
+    for peer in cluster {
+        let key = secret.host_key(&peer.name)?;
+        let names = match &peer.address {
+            Some(a) => format!("{},{}", peer.name, a.address),
+            None => peer.name.clone(),
+        };
+        let public = key
+            .public_openssh
+            .rsplit_once(' ')
+            .map_or(key.public_openssh.as_str(), |(k, _)| k);
+        out.push_str(&format!("{names} {public}\n"));
+    }
+    Ok(out)
 }
 
 fn shadow_gid(group: &str) -> u32 {
@@ -388,6 +453,12 @@ fn cloud_init_user_data(node: &NodeSpec, facts: &Facts) -> Result<Vec<FileOp>> {
     }
     doc.insert("users".into(), serde_yaml_ng::Value::Sequence(vec![]));
     doc.insert("ssh_pwauth".into(), node.password_authentication.into());
+    // Bake provides the host keys: cloud-init must neither delete nor make any.
+    doc.insert("ssh_deletekeys".into(), false.into());
+    doc.insert(
+        "ssh_genkeytypes".into(),
+        serde_yaml_ng::Value::Sequence(vec![]),
+    );
     let body = serde_yaml_ng::to_string(&doc).map_err(|e| Error::Invalid {
         what: "cloud-init user-data".into(),
         detail: e.to_string(),
