@@ -126,7 +126,7 @@ fn bad_inventory_writes_nothing() {
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(!out.exists(), "nothing written");
-    insta::assert_snapshot!(redact(&run.stderr, dir.path(), "[DIR]"), @"error: [DIR]/lab.yaml:27:5: node p3: address 172.19.181.2 is already node p2's");
+    insta::assert_snapshot!(redact(&run.stderr, dir.path(), "[DIR]"), @"error: [DIR]/lab.yaml:47:5: node p3: address 172.19.181.2 is already node p2's");
 }
 
 #[test]

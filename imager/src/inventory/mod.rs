@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use model::{
-    Boot, CronJob, Docker, Fail2ban, File, InventoryFile, Jail, Network, Settings, Ssh, User,
+    Boot, CronJob, Docker, Fail2ban, File, InventoryFile, Jail, Network, Settings, Ssh, Unit, User,
 };
 pub use nodes::Nodes;
 
@@ -43,6 +43,7 @@ pub struct NodeSpec {
     pub cron: Vec<CronJob>,
     pub files: Vec<File>,
     pub boot: Boot,
+    pub units: Vec<Unit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -49,6 +49,9 @@ pub struct Settings {
     pub files: Option<Vec<File>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot: Option<Boot>,
+    /// systemd units and timers to install in /etc/systemd/system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<Vec<Unit>>,
 }
 
 /// How the node's interface is set up around its address (merged field by field).
@@ -161,4 +164,20 @@ pub struct Boot {
     /// Arguments added to (or replacing the same key in) `cmdline.txt`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cmdline: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    /// The unit's file name: `backup.service`, `backup.timer`, …
+    pub name: String,
+    /// The unit file.
+    pub content: String,
+    /// Make the links `systemctl enable` would (from its `[Install]` section). Default true.
+    #[serde(default = "yes")]
+    pub enable: bool,
+}
+
+fn yes() -> bool {
+    true
 }

@@ -159,6 +159,7 @@ fn merge(defaults: &Settings, own: &Settings) -> Settings {
         cron: own.cron.clone().or_else(|| defaults.cron.clone()),
         files: own.files.clone().or_else(|| defaults.files.clone()),
         boot: own.boot.clone().or_else(|| defaults.boot.clone()),
+        units: own.units.clone().or_else(|| defaults.units.clone()),
     }
 }
 
@@ -443,6 +444,42 @@ fn check_node(c: &Checker<'_>, name: &str, s: Settings) -> Result<NodeSpec, Inve
         }
     }
 
+    let units = s.units.clone().unwrap_or_default();
+    let units_own = in_node("units");
+    for (i, unit) in units.iter().enumerate() {
+        let unit_err = |message: String| {
+            c.err(
+                place_of(c, name, units_own, &["units"]),
+                Some(name),
+                format!("units[{i}] ({}): {message}", unit.name),
+            )
+        };
+        let kinds = [
+            ".service", ".timer", ".socket", ".path", ".target", ".mount",
+        ];
+        let plain = unit
+            .name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "@._-".contains(ch));
+        if !plain
+            || !kinds
+                .iter()
+                .any(|k| unit.name.ends_with(k) && unit.name.len() > k.len())
+        {
+            return Err(unit_err(
+                "not a unit file name (like backup.service or backup.timer)".into(),
+            ));
+        }
+        if units.iter().filter(|u| u.name == unit.name).count() > 1 {
+            return Err(unit_err("listed twice".into()));
+        }
+        if unit.enable && !unit.content.lines().any(|l| l.trim() == "[Install]") {
+            return Err(unit_err(
+                "enable needs an [Install] section (or say enable: false)".into(),
+            ));
+        }
+    }
+
     Ok(NodeSpec {
         name: name.to_string(),
         role: s.role.clone(),
@@ -459,6 +496,7 @@ fn check_node(c: &Checker<'_>, name: &str, s: Settings) -> Result<NodeSpec, Inve
         cron,
         files,
         boot,
+        units,
     })
 }
 

@@ -283,6 +283,14 @@ pub fn plan(
         });
     }
 
+    for unit in &node.units {
+        let path = format!("/etc/systemd/system/{}", unit.name);
+        ops.push(write(&path, unit.content.clone(), 0o644));
+        if unit.enable {
+            ops.extend(units::enable(&unit.name, &path, &unit.content));
+        }
+    }
+
     if !node.boot.cmdline.is_empty() {
         ops.push(FileOp::Cmdline {
             set: node.boot.cmdline.clone(),
