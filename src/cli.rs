@@ -97,6 +97,10 @@ pub struct BakeArgs {
     /// Where the images go [default: images/ beside the inventory].
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// Also record each image's whole-file SHA-256 (reads every byte of every image; the
+    /// chunk digests the manifest always has cost only what each node changed).
+    #[arg(long)]
+    pub sha256: bool,
     /// Print the manifest as JSON.
     #[arg(long)]
     pub json: bool,

@@ -47,6 +47,7 @@ fn bake(dir: &Path, inventory: &Path, out: &str) -> (Run, serde_json::Value) {
             "-o",
             out.to_str().unwrap(),
             "--json",
+            "--sha256",
         ],
         &[("SOURCE_DATE_EPOCH", "1700000000")],
     );
@@ -61,7 +62,7 @@ fn image_sums(manifest: &serde_json::Value) -> Vec<(String, String)> {
         .as_object()
         .unwrap()
         .iter()
-        .map(|(n, v)| (n.clone(), v["sha256"].as_str().unwrap().to_string()))
+        .map(|(n, v)| (n.clone(), v["chunks_sha256"].as_str().unwrap().to_string()))
         .collect()
 }
 
@@ -72,9 +73,14 @@ fn bakes_clean_images_the_same_twice() {
     for (node, sum) in image_sums(&first) {
         let image = dir.path().join("a").join(format!("{node}.img"));
         assert_eq!(
-            sha256(&image),
+            fixtures::chunks_sha256(&image),
             sum,
-            "{node}: the manifest's sha256 is the image's"
+            "{node}: the manifest's chunk digest is the image's"
+        );
+        assert_eq!(
+            first["nodes"][&node]["sha256"].as_str(),
+            Some(sha256(&image).as_str()),
+            "{node}: --sha256 is the file's"
         );
         let root = e2fsck(&image, 2);
         assert!(root.clean, "{node}: {}", root.output);

@@ -181,6 +181,15 @@ impl Image {
         (self.disk.delta_bytes(), self.disk.delta_ranges())
     }
 
+    /// The chunk digests of the edited image, from the base's (only changed chunks are read).
+    pub fn chunk_digests(
+        &self,
+        base: &crate::digest::ChunkDigests,
+    ) -> Result<crate::digest::ChunkDigests> {
+        crate::digest::ChunkDigests::of_edited(base, &self.disk)
+            .map_err(|e| Error::io(self.disk.base_path(), e))
+    }
+
     /// Writes the edited image to `out` (sparse, via a temporary file renamed when complete).
     pub fn write_to(&self, out: &Path) -> Result<()> {
         self.disk.materialise(out)

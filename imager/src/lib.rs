@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod cow;
+pub mod digest;
 pub mod disk;
 pub mod error;
 pub mod fileop;

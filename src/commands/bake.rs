@@ -33,7 +33,12 @@ pub fn run(cache: &BaseCache, args: BakeArgs) -> Result<()> {
     );
     let inventory_text = std::fs::read(&args.inventory.config)
         .with_context(|| format!("reading {}", args.inventory.config.display()))?;
-    let base_sha = sha256_file(&prepared.base)?;
+    // The base's chunks are hashed once; each node rehashes only the chunks it changed.
+    let base_file = std::fs::File::open(&prepared.base)?;
+    let base_len = base_file.metadata()?.len();
+    let base_digests = imager::digest::ChunkDigests::of_file(&base_file, base_len)
+        .with_context(|| format!("hashing {}", prepared.base.display()))?;
+    let base_digest = base_digests.root();
     let mut nodes = serde_json::Map::new();
     for (node, ops) in &prepared.plans {
         bar.set_message(node.name.clone());
@@ -44,17 +49,18 @@ pub fn run(cache: &BaseCache, args: BakeArgs) -> Result<()> {
         let file = out.join(format!("{}.img", node.name));
         image.write_to(&file)?;
         let (delta, ranges) = image.delta();
-        nodes.insert(
-            node.name.clone(),
-            json!({
-                "image": format!("{}.img", node.name),
-                "size": image.len(),
-                "sha256": sha256_file(&file)?,
-                "operations": ops.len(),
+        let mut entry = json!({
+            "image": format!("{}.img", node.name),
+            "size": image.len(),
+            "chunks_sha256": image.chunk_digests(&base_digests)?.root(),
+            "operations": ops.len(),
                 "delta_bytes": delta,
-                "delta_ranges": ranges.iter().map(|(s, e)| json!({ "start": s, "end": e })).collect::<Vec<_>>(),
-            }),
-        );
+            "delta_ranges": ranges.iter().map(|(s, e)| json!({ "start": s, "end": e })).collect::<Vec<_>>(),
+        });
+        if args.sha256 {
+            entry["sha256"] = json!(sha256_file(&file)?);
+        }
+        nodes.insert(node.name.clone(), entry);
         tracing::info!(node = %node.name, delta, "baked");
         bar.inc(1);
     }
@@ -65,14 +71,15 @@ pub fn run(cache: &BaseCache, args: BakeArgs) -> Result<()> {
         .chain_update(b"piimage-bake-1\0")
         .chain_update(env!("CARGO_PKG_VERSION"))
         .chain_update(&inventory_text)
-        .chain_update(base_sha.as_bytes())
+        .chain_update(base_digest.as_bytes())
         .chain_update(prepared.epoch.0.to_le_bytes())
         .finalize();
     let manifest = json!({
         "format": 1,
         "inputs_sha256": hex(&inputs),
         "inventory": args.inventory.config.display().to_string(),
-        "base_sha256": base_sha,
+        "base_chunks_sha256": base_digest,
+        "chunk_size": imager::digest::CHUNK,
         "source_date_epoch": prepared.epoch.0,
         "flavour": prepared.facts.flavour.as_ref().map(|f| f.id),
         "nodes": nodes,
@@ -93,7 +100,10 @@ pub fn run(cache: &BaseCache, args: BakeArgs) -> Result<()> {
             println!(
                 "{}  {}  {} changed",
                 out.join(node["image"].as_str().unwrap_or(name)).display(),
-                node["sha256"].as_str().unwrap_or(""),
+                node["sha256"]
+                    .as_str()
+                    .or(node["chunks_sha256"].as_str())
+                    .unwrap_or(""),
                 crate::render::bytes(node["delta_bytes"].as_u64().unwrap_or(0))
             );
         }
