@@ -40,7 +40,7 @@ impl ChunkDigests {
                 match &zero_digest {
                     Some((size, d)) if *size == n => d.clone(),
                     _ => {
-                        let d = hex::encode(Sha256::digest(&vec![0u8; n as usize]));
+                        let d = hex::encode(Sha256::digest(vec![0u8; n as usize]));
                         zero_digest = Some((n, d.clone()));
                         d
                     }
