@@ -196,3 +196,54 @@ fn host_keys_match_known_hosts() {
         );
     }
 }
+
+/// A plaintext password needs the opt-in, earns a warning, and lands hashed in /etc/shadow
+/// (checked by openssl deriving the same hash from the same salt).
+#[test]
+fn plaintext_password_is_baked_hashed_with_a_warning() {
+    let text = lab_text().replace(
+        "    - name: pi\n      password_hash: \"$6$saltsalt$0GhM8J3B8N7lq1wJb9Q3sI4cYQnq5B3E7ZxW6yI2f9U5rJ8mKp0Lh3Vd2Xs1Ca4Bt7Nw6Qe9Ry5Tu8Io2Pa1\"",
+        "    - name: pi\n      plaintext_password: raspberry\n      allow_plaintext_password: true",
+    );
+    assert!(
+        text.contains("plaintext_password"),
+        "the lab's user block changed shape"
+    );
+    let (dir, inventory) = lab(&text);
+    let out = dir.path().join("images");
+    let run = piimage_with(
+        &dir.path().join("cache"),
+        &[
+            "bake",
+            "-c",
+            inventory.to_str().unwrap(),
+            "--node",
+            "p1",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning:") && run.stderr.contains("user pi has a plaintext password"),
+        "{}",
+        run.stderr
+    );
+    let shadow = fixtures::Ext4Judge::new(&out.join("p1.img"), 2).cat("/etc/shadow");
+    let shadow = String::from_utf8(shadow).unwrap();
+    let hash = shadow
+        .lines()
+        .find_map(|l| l.strip_prefix("pi:"))
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let salt = hash.split('$').nth(2).unwrap();
+    let openssl = std::process::Command::new("openssl")
+        .args(["passwd", "-6", "-salt", salt, "raspberry"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(openssl.stdout).unwrap().trim(), hash);
+}

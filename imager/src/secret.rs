@@ -80,6 +80,28 @@ impl ClusterSecret {
             .into()
     }
 
+    /// A crypt(3) SHA-512 hash (`$6$…`) of a plaintext password, its salt derived from the
+    /// secret, the node and the user: the same hash on every bake, different per account.
+    pub fn password_hash(&self, node: &str, user: &str, password: &str) -> Result<String> {
+        const ALPHABET: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let seed = self.derive("password-salt", &format!("{node}\0{user}"));
+        let salt: String = seed
+            .iter()
+            .take(16)
+            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+            .collect();
+        let hash = sha_crypt::sha512_crypt_b64(
+            password.as_bytes(),
+            salt.as_bytes(),
+            &sha_crypt::Sha512Params::default(),
+        )
+        .map_err(|e| Error::Invalid {
+            what: format!("password of {user} on {node}"),
+            detail: format!("{e:?}"),
+        })?;
+        Ok(format!("$6${salt}${hash}"))
+    }
+
     /// The node's Ed25519 host key: the same for the same secret and name, different per node.
     pub fn host_key(&self, node: &str) -> Result<HostKey> {
         let keypair =
@@ -141,6 +163,25 @@ mod tests {
             .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----\n"));
         assert!(
             a.public_openssh.starts_with("ssh-ed25519 ") && a.public_openssh.ends_with(" root@p1")
+        );
+    }
+
+    #[test]
+    fn password_hash_is_what_openssl_makes_with_that_salt() {
+        let hash = ClusterSecret::from_bytes([7; 32])
+            .password_hash("p1", "pi", "raspberry")
+            .unwrap();
+        let salt = hash.split('$').nth(2).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["passwd", "-6", "-salt", salt, "raspberry"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), hash);
+        assert_ne!(
+            hash,
+            ClusterSecret::from_bytes([7; 32])
+                .password_hash("p2", "pi", "raspberry")
+                .unwrap()
         );
     }
 

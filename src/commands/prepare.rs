@@ -49,6 +49,16 @@ pub fn prepare(cache: &BaseCache, config: &Path, names: &[String]) -> Result<Pre
             secret_path.display()
         );
     }
+    for node in &nodes {
+        for user in node.users.iter().filter(|u| u.plaintext_password.is_some()) {
+            eprintln!(
+                "warning: {}: node {}: user {} has a plaintext password; it is baked hashed, but anyone who can read the inventory can read it (prefer password_hash)",
+                config.display(),
+                node.name,
+                user.name
+            );
+        }
+    }
     let mut plans = Vec::new();
     for node in nodes {
         let ops = plan::plan(&inventory.nodes, node, &facts, epoch, &secret)

@@ -145,7 +145,20 @@ pub fn plan(
     // Users, their keys, and sshd.
     let mut accounts = facts.accounts.clone();
     let days = epoch.0.div_euclid(86_400);
-    let made = accounts.ensure(&node.users, days)?;
+    // A plaintext password (allowed only with allow_plaintext_password) is baked hashed.
+    let users: Vec<crate::inventory::User> = node
+        .users
+        .iter()
+        .map(|u| match &u.plaintext_password {
+            Some(plain) => Ok(crate::inventory::User {
+                password_hash: Some(secret.password_hash(&node.name, &u.name, plain)?),
+                plaintext_password: None,
+                ..u.clone()
+            }),
+            None => Ok(u.clone()),
+        })
+        .collect::<Result<_>>()?;
+    let made = accounts.ensure(&users, days)?;
     if !node.users.is_empty() {
         ops.push(write("/etc/passwd", accounts.passwd.clone(), 0o644));
         ops.push(write("/etc/group", accounts.group.clone(), 0o644));
