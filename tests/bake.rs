@@ -247,3 +247,78 @@ fn plaintext_password_is_baked_hashed_with_a_warning() {
         .unwrap();
     assert_eq!(String::from_utf8(openssl.stdout).unwrap().trim(), hash);
 }
+
+/// Docker on TCP with TLS: the node's certificate and the admins' client certificate both
+/// verify against the cluster CA (openssl is the judge), the node's name and address are in
+/// its certificate, daemon.json asks for verification, and the unit no longer passes -H.
+#[test]
+fn docker_tls_certificates_verify() {
+    use std::process::Command;
+    let (dir, inventory) = lab(&lab_text());
+    bake(dir.path(), &inventory, "out");
+    let root = fixtures::Ext4Judge::new(&dir.path().join("out/p1.img"), 2);
+    let put = |name: &str, bytes: Vec<u8>| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let ca = put("node-ca.pem", root.cat("/etc/docker/tls/ca.pem"));
+    let server = put("server.pem", root.cat("/etc/docker/tls/server-cert.pem"));
+    assert_eq!(
+        root.mode_owner("/etc/docker/tls/server-key.pem"),
+        Some((0o600, 0, 0))
+    );
+    let client = dir.path().join("out/docker-tls/cert.pem");
+    assert_eq!(
+        std::fs::read(dir.path().join("out/docker-tls/ca.pem")).unwrap(),
+        std::fs::read(&ca).unwrap()
+    );
+    for cert in [&server, &client] {
+        let verify = Command::new("openssl")
+            .arg("verify")
+            .arg("-CAfile")
+            .arg(&ca)
+            .arg(cert)
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&verify.stdout),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+    }
+    let text = Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-ext",
+            "subjectAltName,extendedKeyUsage",
+            "-in",
+        ])
+        .arg(&server)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("DNS:p1")
+            && text.contains("IP Address:172.19.181.1")
+            && text.contains("TLS Web Server Authentication"),
+        "{text}"
+    );
+    let daemon: serde_json::Value =
+        serde_json::from_slice(&root.cat("/etc/docker/daemon.json")).unwrap();
+    assert_eq!(daemon["tlsverify"], true);
+    assert_eq!(
+        daemon["hosts"],
+        serde_json::json!(["fd://", "tcp://0.0.0.0:2376"])
+    );
+    let dropin =
+        String::from_utf8(root.cat("/etc/systemd/system/docker.service.d/50-piimage-hosts.conf"))
+            .unwrap();
+    let exec = dropin.lines().last().unwrap();
+    assert!(
+        dropin.contains("ExecStart=\n") && exec == "ExecStart=/usr/sbin/dockerd $DOCKER_OPTS",
+        "{dropin}"
+    );
+}

@@ -150,7 +150,16 @@ fn baked_node_reports_what_was_asked(flavour: &'static str) {
     }
     assert_eq!(
         report["docker_daemon"],
-        serde_json::json!({ "insecure-registries": ["p1:5000"], "log-driver": "journald" }),
+        serde_json::json!({
+            "insecure-registries": ["p1:5000"],
+            "log-driver": "journald",
+            "hosts": ["fd://", "tcp://0.0.0.0:2376"],
+            "tls": true,
+            "tlsverify": true,
+            "tlscacert": "/etc/docker/tls/ca.pem",
+            "tlscert": "/etc/docker/tls/server-cert.pem",
+            "tlskey": "/etc/docker/tls/server-key.pem",
+        }),
         "{flavour}"
     );
 }

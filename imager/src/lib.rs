@@ -13,6 +13,7 @@ pub mod fs;
 pub mod image;
 pub mod inspect;
 pub mod inventory;
+pub mod pki;
 pub mod plan;
 pub mod probe;
 pub mod secret;

@@ -69,6 +69,11 @@ impl ClusterSecret {
         ClusterSecret { bytes }
     }
 
+    /// 32 bytes for one purpose and one name, from the secret (other modules' keys).
+    pub(crate) fn derive_seed(&self, purpose: &str, name: &str) -> [u8; 32] {
+        self.derive(purpose, name)
+    }
+
     fn derive(&self, purpose: &str, node: &str) -> [u8; 32] {
         Sha256::new()
             .chain_update(b"piimage\0")

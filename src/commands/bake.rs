@@ -86,11 +86,28 @@ pub fn run(cache: &BaseCache, args: BakeArgs) -> Result<()> {
     });
     // Every node's host key, for the admins' ~/.ssh/known_hosts: no trust on first use.
     let known_hosts = imager::plan::known_hosts(&prepared.inventory.nodes, &prepared.secret)?;
-    write_file(&out.join("known_hosts"), known_hosts.as_bytes())?;
+    write_file(&out.join("known_hosts"), known_hosts.as_bytes(), 0o644)?;
+    // The admins' Docker client certificate, when any node listens with TLS.
+    let tls = prepared.inventory.nodes.iter().any(|n| {
+        n.docker
+            .as_ref()
+            .and_then(|d| d.tcp.as_ref())
+            .is_some_and(|t| !t.insecure_plaintext)
+    });
+    if tls {
+        let ca = imager::pki::ClusterCa::new(&prepared.secret, prepared.epoch)?;
+        let client = ca.client()?;
+        let dir = out.join("docker-tls");
+        std::fs::create_dir_all(&dir)?;
+        write_file(&dir.join("ca.pem"), ca.cert_pem()?.as_bytes(), 0o644)?;
+        write_file(&dir.join("cert.pem"), client.cert_pem.as_bytes(), 0o644)?;
+        write_file(&dir.join("key.pem"), client.key_pem.as_bytes(), 0o600)?;
+    }
     let manifest_path = out.join("manifest.json");
     write_file(
         &manifest_path,
         format!("{}\n", serde_json::to_string_pretty(&manifest)?).as_bytes(),
+        0o644,
     )?;
 
     if args.json {
@@ -113,14 +130,14 @@ pub fn run(cache: &BaseCache, args: BakeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes a small output file whole or not at all (temporary file, then rename), 0644.
-fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+/// Writes a small output file whole or not at all (temporary file, then rename).
+fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut tmp, data)?;
     std::fs::set_permissions(
         tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        std::os::unix::fs::PermissionsExt::from_mode(mode),
     )?;
     tmp.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;

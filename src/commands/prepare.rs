@@ -59,6 +59,18 @@ pub fn prepare(cache: &BaseCache, config: &Path, names: &[String]) -> Result<Pre
             );
         }
     }
+    for node in nodes.iter().filter(|n| {
+        n.docker
+            .as_ref()
+            .and_then(|d| d.tcp.as_ref())
+            .is_some_and(|t| t.insecure_plaintext)
+    }) {
+        eprintln!(
+            "WARNING: {}: node {}: Docker listens on plain TCP without TLS: anyone who can reach that port controls the node. Remove insecure_plaintext to get TLS from the cluster CA.",
+            config.display(),
+            node.name
+        );
+    }
     let mut plans = Vec::new();
     for node in nodes {
         let ops = plan::plan(&inventory.nodes, node, &facts, epoch, &secret)

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use model::{
-    Boot, CronJob, Docker, Fail2ban, File, InventoryFile, Jail, Network, Settings, Ssh, Unit, User,
+    Boot, CronJob, Docker, DockerTcp, Fail2ban, File, InventoryFile, Jail, Network, Settings, Ssh,
+    Unit, User,
 };
 pub use nodes::Nodes;
 

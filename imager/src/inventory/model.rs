@@ -103,6 +103,20 @@ pub struct Docker {
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub daemon: serde_json::Map<String, serde_json::Value>,
+    /// Listen on TCP too: with TLS from the cluster's CA unless `insecure_plaintext`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<DockerTcp>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerTcp {
+    /// Default 2376 (TLS) or 2375 (plaintext).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Plain TCP without TLS: anyone who reaches the port owns the node. Loudly warned about.
+    #[serde(default)]
+    pub insecure_plaintext: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]

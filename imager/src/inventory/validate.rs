@@ -143,6 +143,7 @@ fn merge(defaults: &Settings, own: &Settings) -> Settings {
         (Some(d), Some(o)) => {
             let mut merged = d.clone();
             merged.daemon.extend(o.daemon.clone());
+            merged.tcp = o.tcp.clone().or_else(|| d.tcp.clone());
             Some(merged)
         }
         (d, o) => o.clone().or_else(|| d.clone()),
@@ -430,6 +431,24 @@ fn check_node(c: &Checker<'_>, name: &str, s: Settings) -> Result<NodeSpec, Inve
                     ));
                 }
             }
+        }
+    }
+
+    if let Some(docker) = &s.docker {
+        let own = in_node("docker");
+        if docker.tcp.as_ref().is_some_and(|t| t.port == Some(0)) {
+            return Err(c.err(
+                place_of(c, name, own, &["docker", "tcp"]),
+                Some(name),
+                "docker.tcp.port must be 1-65535",
+            ));
+        }
+        if docker.tcp.is_some() && docker.daemon.contains_key("hosts") {
+            return Err(c.err(
+                place_of(c, name, own, &["docker", "daemon"]),
+                Some(name),
+                "give docker.tcp or daemon `hosts`, not both (tcp sets hosts)",
+            ));
         }
     }
 

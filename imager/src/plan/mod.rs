@@ -80,7 +80,7 @@ impl Facts {
         })
     }
 
-    fn unit(&self, name: &str) -> Option<&(String, String, String)> {
+    pub fn unit(&self, name: &str) -> Option<&(String, String, String)> {
         self.units.iter().find(|(n, _, _)| n == name)
     }
 }
@@ -232,7 +232,11 @@ pub fn plan(
 
     // Docker: the daemon reads daemon.json (never /etc/default/docker under systemd).
     if let Some(docker) = &node.docker {
-        let body = serde_json::to_string_pretty(&docker.daemon).map_err(|e| Error::Invalid {
+        let mut daemon = docker.daemon.clone();
+        if let Some(tcp) = &docker.tcp {
+            ops.extend(docker_tcp(node, tcp, facts, secret, epoch, &mut daemon)?);
+        }
+        let body = serde_json::to_string_pretty(&daemon).map_err(|e| Error::Invalid {
             what: "docker.daemon".into(),
             detail: e.to_string(),
         })?;
@@ -319,6 +323,97 @@ pub fn plan(
     Ok(ops)
 }
 
+const DOCKER_TLS: &str = "/etc/docker/tls";
+
+/// Docker on TCP: `hosts` in daemon.json (so the unit's own `-H fd://` must go, by a drop-in
+/// that keeps the rest of the base's ExecStart), and unless plaintext was insisted on, TLS
+/// with the cluster CA: clients need a certificate the same CA signed.
+fn docker_tcp(
+    node: &NodeSpec,
+    tcp: &crate::inventory::DockerTcp,
+    facts: &Facts,
+    secret: &ClusterSecret,
+    epoch: Epoch,
+    daemon: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<FileOp>> {
+    let mut ops = Vec::new();
+    let port = tcp
+        .port
+        .unwrap_or(if tcp.insecure_plaintext { 2375 } else { 2376 });
+    daemon.insert(
+        "hosts".into(),
+        json!(["fd://", format!("tcp://0.0.0.0:{port}")]),
+    );
+    if !tcp.insecure_plaintext {
+        let ca = crate::pki::ClusterCa::new(secret, epoch)?;
+        let server = ca.server(&node.name, node.address.as_ref().map(|a| a.address))?;
+        let file = |name: &str, content: String, mode: u32| FileOp::Write {
+            fs: Target::Root,
+            path: format!("{DOCKER_TLS}/{name}"),
+            content: Content::Text(content),
+            mode: Some(Mode(mode)),
+            owner: Some(Owner { uid: 0, gid: 0 }),
+        };
+        ops.push(FileOp::Mkdir {
+            fs: Target::Root,
+            path: DOCKER_TLS.into(),
+            mode: Some(Mode(0o700)),
+            owner: None,
+        });
+        ops.push(file("ca.pem", ca.cert_pem()?, 0o644));
+        ops.push(file("server-cert.pem", server.cert_pem, 0o644));
+        ops.push(file("server-key.pem", server.key_pem, 0o600));
+        daemon.insert("tls".into(), json!(true));
+        daemon.insert("tlsverify".into(), json!(true));
+        daemon.insert("tlscacert".into(), json!(format!("{DOCKER_TLS}/ca.pem")));
+        daemon.insert(
+            "tlscert".into(),
+            json!(format!("{DOCKER_TLS}/server-cert.pem")),
+        );
+        daemon.insert(
+            "tlskey".into(),
+            json!(format!("{DOCKER_TLS}/server-key.pem")),
+        );
+    }
+    let (_, _, unit) = facts.unit("docker.service").ok_or_else(|| Error::Invalid {
+        what: format!("node {}", node.name),
+        detail: "docker.service is not installed in the base image".into(),
+    })?;
+    let exec = unit
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ExecStart="))
+        .unwrap_or("/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock");
+    ops.push(FileOp::Write {
+        fs: Target::Root,
+        path: "/etc/systemd/system/docker.service.d/50-piimage-hosts.conf".into(),
+        content: Content::Text(format!(
+            "# Written by piimage: daemon.json sets the hosts, so the unit must not (-H fd://).\n[Service]\nExecStart=\nExecStart={}\n",
+            without_host_flags(exec)
+        )),
+        mode: Some(Mode(0o644)),
+        owner: None,
+    });
+    Ok(ops)
+}
+
+/// A dockerd command line without its `-H`/`--host` arguments.
+fn without_host_flags(exec: &str) -> String {
+    let mut out = Vec::new();
+    let mut words = exec.split_whitespace();
+    while let Some(w) = words.next() {
+        match w {
+            "-H" | "--host" => {
+                words.next();
+            }
+            w if w.starts_with("-H=")
+                || w.starts_with("--host=")
+                || (w.starts_with("-H") && w.len() > 2) => {}
+            w => out.push(w),
+        }
+    }
+    out.join(" ")
+}
+
 /// The node's own host key (from the cluster secret), every node's public key as trusted
 /// hosts, and nothing left that would make keys at first boot or share them between nodes.
 fn host_keys(cluster: &[NodeSpec], node: &NodeSpec, secret: &ClusterSecret) -> Result<Vec<FileOp>> {
@@ -379,6 +474,21 @@ pub fn known_hosts(cluster: &[NodeSpec], secret: &ClusterSecret) -> Result<Strin
         out.push_str(&format!("{names} {public}\n"));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_flags_leave_the_command_line() {
+        assert_eq!(
+            super::without_host_flags("/usr/sbin/dockerd -H fd:// $DOCKER_OPTS --containerd=/run/containerd/containerd.sock"),
+            "/usr/sbin/dockerd $DOCKER_OPTS --containerd=/run/containerd/containerd.sock"
+        );
+        assert_eq!(
+            super::without_host_flags("/usr/bin/dockerd --host=fd:// -Hunix:///x"),
+            "/usr/bin/dockerd"
+        );
+    }
 }
 
 fn shadow_gid(group: &str) -> u32 {
