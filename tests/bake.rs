@@ -18,6 +18,11 @@ fn lab(inventory_text: &str) -> (tempfile::TempDir, PathBuf) {
         dir.path().join("start_pipes.sh"),
     )
     .unwrap();
+    std::fs::copy(
+        fixtures::recipe_dir().join("inventories/logo.png"),
+        dir.path().join("logo.png"),
+    )
+    .unwrap();
     // A fixed cluster secret, so host keys (and snapshots) are the same on every run.
     std::fs::write(
         dir.path().join("lab.secret"),
@@ -86,6 +91,12 @@ fn bakes_clean_images_the_same_twice() {
         assert!(root.clean, "{node}: {}", root.output);
         let boot = fsck_fat(&image, 1);
         assert!(boot.clean, "{node}: {}", boot.output);
+        let logo = fixtures::Ext4Judge::new(&image, 2).cat("/usr/share/lab/logo.png");
+        let source = std::fs::read(fixtures::recipe_dir().join("inventories/logo.png")).unwrap();
+        assert_eq!(
+            logo, source,
+            "{node}: a binary source arrives byte for byte"
+        );
     }
     let (_, second) = bake(dir.path(), &inventory, "b");
     assert_eq!(first, second, "same inputs, same manifest and images");
@@ -132,7 +143,7 @@ fn bad_inventory_writes_nothing() {
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(!out.exists(), "nothing written");
-    insta::assert_snapshot!(redact(&run.stderr, dir.path(), "[DIR]"), @"error: [DIR]/lab.yaml:47:5: node p3: address 172.19.181.2 is already node p2's");
+    insta::assert_snapshot!(redact(&run.stderr, dir.path(), "[DIR]"), @"error: [DIR]/lab.yaml:48:5: node p3: address 172.19.181.2 is already node p2's");
 }
 
 #[test]

@@ -25,6 +25,11 @@ fn lab(flavour: &'static str) -> (tempfile::TempDir, PathBuf) {
         dir.path().join("start_pipes.sh"),
     )
     .unwrap();
+    std::fs::copy(
+        fixtures::recipe_dir().join("inventories/logo.png"),
+        dir.path().join("logo.png"),
+    )
+    .unwrap();
     // A fixed cluster secret, so host keys (and snapshots) are the same on every run.
     std::fs::write(
         dir.path().join("lab.secret"),

@@ -16,11 +16,9 @@ fn staged(source: &Path) -> (tempfile::TempDir, PathBuf) {
     std::fs::write(dir.path().join("base.img"), b"").unwrap();
     let path = dir.path().join(source.file_name().unwrap());
     std::fs::copy(source, &path).unwrap();
-    std::fs::copy(
-        inventories().join("start_pipes.sh"),
-        dir.path().join("start_pipes.sh"),
-    )
-    .unwrap();
+    for extra in ["start_pipes.sh", "logo.png"] {
+        std::fs::copy(inventories().join(extra), dir.path().join(extra)).unwrap();
+    }
     (dir, path)
 }
 

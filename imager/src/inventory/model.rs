@@ -167,6 +167,10 @@ pub struct File {
     /// `user:group` or `uid:gid`, default `root:root`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// What `source` held, read when the inventory is loaded (not a key of the file).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub source_bytes: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]

@@ -378,13 +378,7 @@ fn check_node(c: &Checker<'_>, name: &str, s: Settings) -> Result<NodeSpec, Inve
                 // Read now, so the spec carries what gets written.
                 let bytes = std::fs::read(&p)
                     .map_err(|e| file_err(format!("source {}: {e}", p.display())))?;
-                let text = String::from_utf8(bytes).map_err(|_| {
-                    file_err(format!(
-                        "source {} is not UTF-8 text (binary sources are not baked yet)",
-                        p.display()
-                    ))
-                })?;
-                f.content = Some(text);
+                f.source_bytes = Some(bytes);
             }
             _ => {}
         }

@@ -278,7 +278,20 @@ pub fn plan(
     }
 
     for f in &node.files {
-        let content = f.content.clone().unwrap_or_default();
+        // Text as it is; a binary source's bytes as base64.
+        let content = match (&f.content, &f.source_bytes) {
+            (Some(text), _) => Content::Text(text.clone()),
+            (None, Some(bytes)) => match std::str::from_utf8(bytes) {
+                Ok(text) => Content::Text(text.to_string()),
+                Err(_) => {
+                    use base64::Engine;
+                    Content::Base64 {
+                        base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+                    }
+                }
+            },
+            (None, None) => Content::Text(String::new()),
+        };
         let mode = f
             .mode
             .as_deref()
@@ -294,7 +307,7 @@ pub fn plan(
         ops.push(FileOp::Write {
             fs: Target::Root,
             path: f.path.clone(),
-            content: Content::Text(content),
+            content,
             mode: Some(Mode(mode)),
             owner,
         });
