@@ -6,39 +6,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{piimage_with, redact, Run};
-use fixtures::{e2fsck, fsck_fat, sha256, Fixture};
+use common::{lab_text, piimage_with, redact, Run};
+use fixtures::{e2fsck, fsck_fat, sha256};
 
 fn lab(inventory_text: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let inventory = dir.path().join("lab.yaml");
-    std::fs::write(&inventory, inventory_text).unwrap();
-    std::fs::copy(
-        fixtures::recipe_dir().join("inventories/start_pipes.sh"),
-        dir.path().join("start_pipes.sh"),
-    )
-    .unwrap();
-    std::fs::copy(
-        fixtures::recipe_dir().join("inventories/logo.png"),
-        dir.path().join("logo.png"),
-    )
-    .unwrap();
-    // A fixed cluster secret, so host keys (and snapshots) are the same on every run.
-    std::fs::write(
-        dir.path().join("lab.secret"),
-        format!("{}\n", "5e".repeat(32)),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(
-        Fixture::new("bookworm").build(),
-        dir.path().join("base.img"),
-    )
-    .unwrap();
-    (dir, inventory)
-}
-
-fn lab_text() -> String {
-    std::fs::read_to_string(fixtures::recipe_dir().join("inventories/lab.yaml")).unwrap()
+    common::stage_lab(inventory_text, "bookworm")
 }
 
 fn bake(dir: &Path, inventory: &Path, out: &str) -> (Run, serde_json::Value) {

@@ -7,37 +7,13 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{piimage_with, Run};
-use fixtures::{e2fsck, fsck_fat, Fixture};
+use fixtures::{e2fsck, fsck_fat};
 
 const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1700000000");
 
 /// The lab inventory in a folder of its own, its `base.img` the fixture of `flavour`.
 fn lab(flavour: &'static str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let inventory = dir.path().join("lab.yaml");
-    std::fs::copy(
-        fixtures::recipe_dir().join("inventories/lab.yaml"),
-        &inventory,
-    )
-    .unwrap();
-    std::fs::copy(
-        fixtures::recipe_dir().join("inventories/start_pipes.sh"),
-        dir.path().join("start_pipes.sh"),
-    )
-    .unwrap();
-    std::fs::copy(
-        fixtures::recipe_dir().join("inventories/logo.png"),
-        dir.path().join("logo.png"),
-    )
-    .unwrap();
-    // A fixed cluster secret, so host keys (and snapshots) are the same on every run.
-    std::fs::write(
-        dir.path().join("lab.secret"),
-        format!("{}\n", "5e".repeat(32)),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(Fixture::new(flavour).build(), dir.path().join("base.img")).unwrap();
-    (dir, inventory)
+    common::stage_lab(&common::lab_text(), flavour)
 }
 
 fn run(dir: &Path, args: &[&str]) -> Run {

@@ -40,3 +40,35 @@ pub fn piimage_with(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
 pub fn redact(text: &str, path: &Path, name: &str) -> String {
     text.replace(&path.display().to_string(), name)
 }
+
+/// The example lab inventory's text (fixtures/inventories/lab.yaml).
+pub fn lab_text() -> String {
+    std::fs::read_to_string(fixtures::recipe_dir().join("inventories/lab.yaml")).unwrap()
+}
+
+/// An inventory `text` in a folder of its own with the files it names (its sources, a fixed
+/// cluster secret so host keys and snapshots are the same on every run) and `base.img`
+/// linked to the fixture of `flavour`.
+pub fn stage_lab(text: &str, flavour: &'static str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("lab.yaml");
+    std::fs::write(&inventory, text).unwrap();
+    for extra in ["start_pipes.sh", "logo.png"] {
+        std::fs::copy(
+            fixtures::recipe_dir().join("inventories").join(extra),
+            dir.path().join(extra),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("lab.secret"),
+        format!("{}\n", "5e".repeat(32)),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        fixtures::Fixture::new(flavour).build(),
+        dir.path().join("base.img"),
+    )
+    .unwrap();
+    (dir, inventory)
+}
