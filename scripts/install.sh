@@ -10,7 +10,8 @@ packages=(
   mtools       # mcopy/mmd (fixtures), mtype (judge)
   e2fsprogs    # mke2fs -d, e2fsck, debugfs
   xz-utils gzip zstd zip unzip   # compressed bases as users download them
-  openssl      # incompressible fixture payloads for benchmarks
+  openssl      # incompressible fixture payloads for benchmarks; judge of certificates and hashes
+  openssh-client  # ssh-keygen: judge of the host keys bake makes
 )
 
 missing=()
