@@ -60,6 +60,21 @@ pub enum Error {
 
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
+
+    /// The machine lacks something a job needs (a tool, root, binfmt_misc).
+    #[error("{what} is missing: {fix}")]
+    Prerequisite { what: String, fix: String },
+
+    #[error("cannot read the Debian mirror's indexes: {detail}")]
+    Mirror { detail: String },
+
+    #[error("the base build's {stage} stage failed ({status}); full log: {}\n{tail}", log.display())]
+    BuildFailed {
+        stage: String,
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
 }
 
 impl Error {
@@ -85,7 +100,10 @@ impl Error {
     /// True when the user's input is at fault (exit 2); false when the machine is (exit 3).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Io { .. } => false,
+            Error::Io { .. }
+            | Error::Prerequisite { .. }
+            | Error::Mirror { .. }
+            | Error::BuildFailed { .. } => false,
             Error::Op { error, .. } => error.is_bad_input(),
             _ => true,
         }

@@ -2,6 +2,8 @@
 //! their partition tables, and edit their FAT boot and ext4 root filesystems in user space
 //! (no root, no mount, no loop device) through a copy-on-write view of the base.
 
+pub mod base;
+pub mod bootfiles;
 pub mod clock;
 pub mod cow;
 pub mod digest;

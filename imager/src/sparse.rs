@@ -30,7 +30,7 @@ fn reflink(src: &File, dst: &File) -> io::Result<()> {
     }
 }
 
-/// The byte ranges of `file` below `len` that hold data, per the filesystem.
+/// The byte ranges `(start, end)` of `file` below `len` that hold data, per the filesystem.
 pub fn data_extents(file: &File, len: u64) -> io::Result<Vec<(u64, u64)>> {
     let fd = file.as_raw_fd();
     let mut extents = Vec::new();

@@ -1,0 +1,420 @@
+//! Building a base: check what the machine needs, ask the mirror which indexes apt would
+//! resolve against, then run the recipe's two stages (bootstrap → rootfs.tar, assemble →
+//! image) with their output in the build log, and record the result in a manifest.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use super::recipe::Recipe;
+use super::store::{self, Entry, ImageFacts, Manifest, Store, Timings};
+use crate::{Error, Result};
+
+/// What the build reports while it runs.
+pub enum Event<'a> {
+    /// A new stage began (the scripts print `piimage-step: …`).
+    Step(&'a str),
+    /// Any other line of the tools' output (also in the build log).
+    Line(&'a str),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub epoch: i64,
+    /// Debian mirror (default http://deb.debian.org/debian).
+    pub mirror: Option<String>,
+    /// Security mirror (default http://deb.debian.org/debian-security).
+    pub security_mirror: Option<String>,
+}
+
+impl Options {
+    fn apply_env(&self, cmd: &mut Command) {
+        cmd.env("SOURCE_DATE_EPOCH", self.epoch.to_string())
+            .env("PATH", search_path());
+        if let Some(m) = &self.mirror {
+            cmd.env("MIRROR", m);
+        }
+        if let Some(m) = &self.security_mirror {
+            cmd.env("SECURITY_MIRROR", m);
+        }
+    }
+}
+
+fn search_path() -> String {
+    let path = std::env::var("PATH").unwrap_or_default();
+    format!("{path}:/usr/local/sbin:/usr/sbin:/sbin")
+}
+
+fn missing(what: impl Into<String>, fix: impl Into<String>) -> Error {
+    Error::Prerequisite {
+        what: what.into(),
+        fix: fix.into(),
+    }
+}
+
+/// Everything a build needs from the machine, each missing piece named with its fix.
+pub fn check_prerequisites(recipe: &Recipe) -> Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(missing(
+            "root",
+            format!(
+                "building builtin:{} runs mmdebstrap in root mode (chroot, device nodes, file owners): run it as root, e.g. `sudo piimage base build`",
+                recipe.name
+            ),
+        ));
+    }
+    for (tool, package) in [
+        ("mmdebstrap", "mmdebstrap"),
+        ("mke2fs", "e2fsprogs"),
+        ("mkfs.vfat", "dosfstools"),
+        ("mcopy", "mtools"),
+        ("sfdisk", "fdisk"),
+        ("tar", "tar"),
+    ] {
+        if !on_path(tool) {
+            return Err(missing(
+                format!("`{tool}`"),
+                format!(
+                    "install the Debian package {package} (scripts/install.sh installs everything)"
+                ),
+            ));
+        }
+    }
+    if recipe.arch == "arm64" && std::env::consts::ARCH != "aarch64" {
+        check_binfmt_aarch64(Path::new("/proc/sys/fs/binfmt_misc"))?;
+    }
+    Ok(())
+}
+
+/// Foreign arm64 maintainer scripts run through qemu-user, which the kernel must know to
+/// start for arm64 binaries, with the interpreter opened at registration (flag F) so that it
+/// works inside the chroot.
+pub fn check_binfmt_aarch64(binfmt: &Path) -> Result<()> {
+    const FIX: &str = "install qemu-user-static and register it: `cat /usr/lib/binfmt.d/qemu-aarch64.conf > /proc/sys/fs/binfmt_misc/register` (scripts/install.sh does this)";
+    if !binfmt.join("status").exists() {
+        return Err(missing(
+            "binfmt_misc (the kernel's way to run arm64 programs through qemu-user)",
+            format!(
+                "mount it: `mount -t binfmt_misc binfmt_misc {}`, then {FIX}",
+                binfmt.display()
+            ),
+        ));
+    }
+    let entry = binfmt.join("qemu-aarch64");
+    let text = match std::fs::read_to_string(&entry) {
+        Ok(text) => text,
+        Err(_) => {
+            return Err(missing(
+                "qemu-user-static for arm64 in binfmt_misc",
+                FIX.to_string(),
+            ))
+        }
+    };
+    if !text.lines().any(|l| l.trim() == "enabled") {
+        return Err(missing(
+            "an enabled qemu-aarch64 binfmt_misc entry",
+            format!("enable it: `echo 1 > {}`", entry.display()),
+        ));
+    }
+    let flags = text
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .unwrap_or("");
+    if !flags.contains('F') {
+        return Err(missing(
+            "the F (fix binary) flag on the qemu-aarch64 binfmt_misc entry, without which qemu is not found inside the chroot",
+            format!(
+                "re-register it: `echo -1 > {}` then {FIX}",
+                entry.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn on_path(tool: &str) -> bool {
+    search_path()
+        .split(':')
+        .any(|dir| !dir.is_empty() && Path::new(dir).join(tool).is_file())
+}
+
+/// The "suite sha256" lines of the mirror's indexes (the recipe's index.sh).
+pub fn index_digests(recipe: &Recipe, options: &Options) -> Result<Vec<String>> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    recipe.write_to(dir.path())?;
+    let mut cmd = Command::new(dir.path().join("index.sh"));
+    options.apply_env(&mut cmd);
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::io(dir.path().join("index.sh"), e))?;
+    if !out.status.success() {
+        return Err(Error::Mirror {
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Builds the base for `key` (unless another process just did) and returns its entry.
+pub fn build(
+    store: &Store,
+    recipe: &Recipe,
+    options: &Options,
+    indexes: &[String],
+    on_event: &mut dyn FnMut(Event),
+) -> Result<Entry> {
+    check_prerequisites(recipe)?;
+    let key = store::key(recipe, options.epoch, indexes);
+    let parent = store.root().join(recipe.name);
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let lock_path = parent.join(".lock");
+    let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    if let Some(done) = store.get(recipe.name, &key)? {
+        return Ok(done);
+    }
+
+    let work = tempfile::Builder::new()
+        .prefix(&format!(".build-{key}-"))
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io(&parent, e))?;
+    let recipe_dir = work.path().join("recipe");
+    let out = work.path().join("out");
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    recipe.write_to(&recipe_dir)?;
+    let log_path = out.join(store::LOG);
+    let mut log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
+
+    let started = Instant::now();
+    let mut bootstrap = Command::new(recipe_dir.join("bootstrap.sh"));
+    bootstrap.arg(&out);
+    options.apply_env(&mut bootstrap);
+    run_logged("bootstrap", bootstrap, &mut log, &log_path, on_event)?;
+    let bootstrap_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let image_file = format!("{}.img", recipe.name);
+    assemble(
+        recipe,
+        &recipe_dir,
+        &out.join(store::ROOTFS_TAR),
+        &out.join(&image_file),
+        options.epoch,
+        &mut log,
+        &log_path,
+        on_event,
+    )?;
+    let assemble_seconds = started.elapsed().as_secs_f64();
+
+    on_event(Event::Step("manifest: hashing the image"));
+    let packages_path = out.join(store::PACKAGES);
+    let packages =
+        std::fs::read_to_string(&packages_path).map_err(|e| Error::io(&packages_path, e))?;
+    let manifest = Manifest {
+        format: 1,
+        name: recipe.name.to_string(),
+        suite: recipe.suite.to_string(),
+        arch: recipe.arch.to_string(),
+        key: key.clone(),
+        recipe_sha256: recipe.sha256(),
+        source_date_epoch: options.epoch,
+        indexes: indexes.to_vec(),
+        packages: store::parse_packages(&packages),
+        image: image_facts(&out.join(&image_file))?,
+        timings: Timings {
+            bootstrap_seconds,
+            assemble_seconds,
+            finished_unix: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        },
+    };
+    let manifest_path = out.join(store::MANIFEST);
+    let text = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Invalid {
+        what: manifest_path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    std::fs::write(&manifest_path, text + "\n").map_err(|e| Error::io(&manifest_path, e))?;
+    let dir = store.dir_for(recipe.name, &key);
+    std::fs::rename(&out, &dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(Entry { dir, manifest })
+}
+
+/// Stage 2 alone: a root filesystem tarball to an image. Same tarball and epoch ⇒ same bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn assemble(
+    _recipe: &Recipe,
+    recipe_dir: &Path,
+    tarball: &Path,
+    image: &Path,
+    epoch: i64,
+    log: &mut File,
+    log_path: &Path,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<()> {
+    let mut cmd = Command::new(recipe_dir.join("assemble.sh"));
+    cmd.arg(tarball).arg(image);
+    Options {
+        epoch,
+        ..Options::default()
+    }
+    .apply_env(&mut cmd);
+    run_logged("assemble", cmd, log, log_path, on_event)
+}
+
+/// [`assemble`] for callers without a recipe folder or log of their own (the
+/// reproducibility check): writes the recipe to a temp folder and logs beside `image`.
+pub fn reassemble(recipe: &Recipe, tarball: &Path, image: &Path, epoch: i64) -> Result<()> {
+    check_prerequisites(recipe)?;
+    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    recipe.write_to(dir.path())?;
+    let log_path = PathBuf::from(format!("{}.log", image.display()));
+    let mut log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
+    assemble(
+        recipe,
+        dir.path(),
+        tarball,
+        image,
+        epoch,
+        &mut log,
+        &log_path,
+        &mut |_| {},
+    )
+}
+
+/// Runs a stage with stdout and stderr into the log, reporting steps as they come.
+fn run_logged(
+    stage: &str,
+    mut cmd: Command,
+    log: &mut File,
+    log_path: &Path,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<()> {
+    let (reader, writer) = std::io::pipe().map_err(|e| Error::io(log_path, e))?;
+    let writer2 = writer.try_clone().map_err(|e| Error::io(log_path, e))?;
+    cmd.stdin(Stdio::null()).stdout(writer).stderr(writer2);
+    let program = PathBuf::from(cmd.get_program());
+    let mut child = cmd.spawn().map_err(|e| Error::io(&program, e))?;
+    // The parent's copies of the write end must close, or the reader never sees the end.
+    drop(cmd);
+    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    for line in BufReader::new(reader).split(b'\n') {
+        let line = line.map_err(|e| Error::io(log_path, e))?;
+        let line = String::from_utf8_lossy(&line).into_owned();
+        writeln!(log, "{line}").map_err(|e| Error::io(log_path, e))?;
+        match line.strip_prefix("piimage-step: ") {
+            Some(step) => on_event(Event::Step(step)),
+            None => on_event(Event::Line(&line)),
+        }
+        tail.push_back(line);
+        if tail.len() > 25 {
+            tail.pop_front();
+        }
+    }
+    let status = child.wait().map_err(|e| Error::io(&program, e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::BuildFailed {
+            stage: stage.to_string(),
+            status: status.to_string(),
+            log: log_path.to_path_buf(),
+            tail: Vec::from(tail).join("\n"),
+        })
+    }
+}
+
+/// Size, bytes held, and SHA-256 of an image file.
+pub fn image_facts(path: &Path) -> Result<ImageFacts> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let size_bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let data_bytes = crate::sparse::data_extents(&file, size_bytes)
+        .map_err(|e| Error::io(path, e))?
+        .iter()
+        .map(|(start, end)| end - start)
+        .sum();
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 4 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(ImageFacts {
+        file: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        size_bytes,
+        data_bytes,
+        sha256: hex::encode(hash.finalize()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binfmt(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    const ENTRY: &str =
+        "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: POF\noffset 0\n";
+
+    #[test]
+    fn binfmt_registered_with_fix_binary_passes() {
+        let dir = binfmt(&[("status", "enabled\n"), ("qemu-aarch64", ENTRY)]);
+        check_binfmt_aarch64(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn binfmt_problems_are_named_with_their_fix() {
+        let unmounted = binfmt(&[]);
+        let err = check_binfmt_aarch64(unmounted.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mount -t binfmt_misc"), "{err}");
+
+        let unregistered = binfmt(&[("status", "enabled\n")]);
+        let err = check_binfmt_aarch64(unregistered.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("qemu-user-static") && err.contains("register"),
+            "{err}"
+        );
+
+        let disabled = binfmt(&[
+            ("status", "enabled\n"),
+            ("qemu-aarch64", &ENTRY.replace("enabled", "disabled")),
+        ]);
+        let err = check_binfmt_aarch64(disabled.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("echo 1 >"), "{err}");
+
+        let no_f = binfmt(&[
+            ("status", "enabled\n"),
+            ("qemu-aarch64", &ENTRY.replace("POF", "PO")),
+        ]);
+        let err = check_binfmt_aarch64(no_f.path()).unwrap_err().to_string();
+        assert!(err.contains("F (fix binary)"), "{err}");
+    }
+}

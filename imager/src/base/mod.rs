@@ -1,0 +1,14 @@
+//! piimage's built-in bases: Debian arm64 images for Raspberry Pi built from a recipe in
+//! `fixtures/base/` with mmdebstrap, reproducibly, and kept in the cache by content hash.
+
+pub mod build;
+pub mod recipe;
+pub mod store;
+
+pub use build::{Event, Options};
+pub use recipe::Recipe;
+pub use store::{Entry, Manifest, Store};
+
+/// The epoch a base is built at when `SOURCE_DATE_EPOCH` is not set: fixed, so that two
+/// builds from the same package versions give the same bytes.
+pub const DEFAULT_EPOCH: i64 = 1_700_000_000;
