@@ -1,3 +1,39 @@
-//! QEMU machines launched with `std::process`, their private networks, the control channel,
-//! faults and the scenario runner. Arrives with the test-harness work; the image engine
-//! (`imager`) comes first, so this crate holds nothing yet.
+//! QEMU machines launched with `std::process`: a Raspberry Pi image booted on `-M virt` with
+//! the kernel and initramfs from its own boot partition, its serial console captured line by
+//! line. The scenario runner, networks and faults build on this.
+
+pub mod console;
+pub mod machine;
+
+pub use console::Console;
+pub use machine::{Machine, MachineSpec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{program} is not installed ({fix})")]
+    Missing { program: String, fix: String },
+    #[error("{what}: {error}")]
+    Io {
+        what: String,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("{program} failed: {detail}")]
+    Command { program: String, detail: String },
+    #[error(
+        "timed out after {seconds} s waiting for {waiting_for}; the console's last lines:\n{tail}"
+    )]
+    Timeout {
+        seconds: u64,
+        waiting_for: String,
+        tail: String,
+    },
+    #[error("the machine stopped ({status}) while waiting for {waiting_for}; the console's last lines:\n{tail}")]
+    Exited {
+        status: String,
+        waiting_for: String,
+        tail: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
