@@ -63,6 +63,53 @@ Each change is a file operation, the same list `piimage apply --ops` takes (prin
 `fs` is `boot` (the FAT partition) or `root` (ext4). Binary content: content: { base64: \"...\" }.\n\
 Times come from SOURCE_DATE_EPOCH, else the base's last write: same inputs, same bytes.")]
     Apply(ApplyArgs),
+    /// Build or list piimage's built-in bases (Debian arm64 for Raspberry Pi, reproducible).
+    #[command(subcommand)]
+    Base(BaseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaseCommand {
+    /// Build the built-in base (or reuse the cached build of the same recipe and package indexes).
+    #[command(
+        after_help = "The base is bootstrapped with mmdebstrap from Debian's arm64 packages (the recipe is\n\
+fixtures/base/debian-bookworm-arm64/), then laid out like Debian's Raspberry Pi images: MBR,\n\
+FAT32 RASPIFIRM (firmware, kernel, initrd, device trees, config.txt, cmdline.txt), ext4 RASPIROOT.\n\
+Needs root and, on a non-arm64 machine, qemu-user-static in binfmt_misc (scripts/install.sh).\n\
+It is cached under the cache directory by the hash of the recipe, SOURCE_DATE_EPOCH and the\n\
+mirror's indexes: same package versions, same bytes. Inventories use it as\n\
+`base: builtin:debian-bookworm-arm64` (built on first use).\n\n\
+Examples:\n  sudo piimage base build\n  sudo piimage base build -o debian-pi.img --json | jq .image.sha256"
+    )]
+    Build(BaseBuildArgs),
+    /// List the built bases in the cache.
+    List(BaseListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BaseBuildArgs {
+    /// Debian suite.
+    #[arg(long, default_value = "bookworm")]
+    pub suite: String,
+    /// Debian architecture.
+    #[arg(long, default_value = "arm64")]
+    pub arch: String,
+    /// Also copy the image here (sparse, atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Debian mirror to bootstrap from.
+    #[arg(long, env = "PIIMAGE_MIRROR", value_name = "URL")]
+    pub mirror: Option<String>,
+    /// Print the base's manifest as JSON (with its path) instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BaseListArgs {
+    /// Print the list as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod apply;
 mod bake;
+mod base;
 mod inspect;
 mod plan;
 mod prepare;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Apply(args) => apply::run(&cache, args),
         Command::Plan(args) => plan::run(&cache, args),
         Command::Bake(args) => bake::run(&cache, args),
+        Command::Base(command) => base::run(&cache, command),
     }
 }
 

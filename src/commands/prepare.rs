@@ -28,13 +28,7 @@ pub fn prepare(cache: &BaseCache, config: &Path, names: &[String]) -> Result<Pre
     let nodes = selected(&inventory, names, config)?;
     let given = match &inventory.base {
         Base::Path(path) => path.clone(),
-        Base::Builtin(name) => {
-            return Err(BadInput(format!(
-                "{}: base builtin:{name}: the built-in base is not available yet (it arrives with `piimage base build`); give an image path",
-                config.display()
-            ))
-            .into())
-        }
+        Base::Builtin(name) => super::base::builtin_image(cache.dir(), name, config)?,
     };
     let base = super::resolve_base(cache, &given)?;
     let mut image =
