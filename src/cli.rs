@@ -63,6 +63,23 @@ Each change is a file operation, the same list `piimage apply --ops` takes (prin
 `fs` is `boot` (the FAT partition) or `root` (ext4). Binary content: content: { base64: \"...\" }.\n\
 Times come from SOURCE_DATE_EPOCH, else the base's last write: same inputs, same bytes.")]
     Apply(ApplyArgs),
+    /// Write images onto SD cards (or USB disks, loop devices, files): safely, verified, in parallel.
+    #[command(after_help = "Forms:\n\
+  piimage flash -c lab.yaml --node p3 /dev/sdb           one node (baked first if missing or stale)\n\
+  piimage flash -c lab.yaml --node p1 --node p2 /dev/sdb /dev/sdc   pairs, in order\n\
+  piimage flash -c lab.yaml --all /dev/sdb /dev/sdc /dev/sdd        every node, devices in order\n\
+  piimage flash -c lab.yaml --watch                      lab mode: each card inserted gets the next node\n\
+  piimage flash p3.img.xz /dev/sdb /dev/sdc              one prebaked image onto several cards\n\n\
+Before any byte is written, each target is listed (model, size, transport, serial) and refused if\n\
+a partition is mounted, it holds the running system or swap, it is read-only, the image does not\n\
+fit, or it is not removable/USB/MMC/loop (--force overrides only that). Then confirmation is\n\
+asked (--yes skips it; without a terminal and without --yes nothing is written).\n\n\
+Only what the filesystems use is written (ext4 bitmaps, FAT tables, their metadata, and all bytes\n\
+outside the partitions), never skipping bytes merely for being zero; the partition table last;\n\
+then everything written is read back and compared (--no-verify skips it).\n\n\
+Exit codes: 0 every card written and verified; 1 some card failed (the others still finish);\n\
+2 bad input or a refused target (nothing written); 3 the machine failed.")]
+    Flash(FlashArgs),
     /// Build or list piimage's built-in bases (Debian arm64 for Raspberry Pi, reproducible).
     #[command(subcommand)]
     Base(BaseCommand),
@@ -173,6 +190,40 @@ pub struct ApplyArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
     /// Print what was done as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FlashArgs {
+    /// The inventory (with --node, --all or --watch).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The node to flash onto the next device (repeat: pairs with the devices in order).
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+    /// Every node of the inventory, onto the devices in order.
+    #[arg(long, conflicts_with = "nodes")]
+    pub all: bool,
+    /// Where the baked images are [default: images/ beside the inventory].
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// Lab mode: wait for cards, flash the next node onto each, say which label to write on it.
+    #[arg(long, requires = "config", conflicts_with = "all")]
+    pub watch: bool,
+    /// IMAGE DEVICE… (a prebaked image), or DEVICE… with --node/--all.
+    #[arg(value_name = "IMAGE|DEVICE")]
+    pub paths: Vec<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Allow a target that is not removable, USB, MMC or a loop device (an internal disk).
+    #[arg(long)]
+    pub force: bool,
+    /// Skip reading everything back after writing.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 pub const OK: u8 = 0;
-#[allow(dead_code)] // used by `piimage test` once scenarios run
+/// A test step failed; for flash, some card failed while the others finished.
 pub const STEP_FAILED: u8 = 1;
 pub const BAD_INPUT: u8 = 2;
 pub const INFRASTRUCTURE: u8 = 3;
@@ -34,6 +34,9 @@ fn classify(err: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<BadInput>().is_some() {
             return BAD_INPUT;
         }
+        if cause.downcast_ref::<SomeFailed>().is_some() {
+            return STEP_FAILED;
+        }
     }
     INFRASTRUCTURE
 }
@@ -43,3 +46,8 @@ fn classify(err: &anyhow::Error) -> u8 {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct BadInput(pub String);
+
+/// Some of several independent jobs failed (flash: some cards); each was reported already.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SomeFailed(pub String);

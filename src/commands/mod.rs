@@ -1,8 +1,10 @@
 //! One module per subcommand; each takes its parsed arguments and does the work.
 
 mod apply;
-mod bake;
+pub(crate) mod bake;
 mod base;
+mod flash;
+mod flash_watch;
 mod inspect;
 mod plan;
 mod prepare;
@@ -22,6 +24,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plan(args) => plan::run(&cache, args),
         Command::Bake(args) => bake::run(&cache, args),
         Command::Base(command) => base::run(&cache, command),
+        Command::Flash(args) => flash::run(&cache, args),
     }
 }
 

@@ -116,6 +116,10 @@ impl Store {
             };
             for key in keys.flatten() {
                 let dir = key.path();
+                // `.lock` and unfinished `.build-*` folders are not builds.
+                if key.file_name().to_string_lossy().starts_with('.') || !dir.is_dir() {
+                    continue;
+                }
                 if let Some(manifest) = read_manifest(&dir)? {
                     entries.push(Entry { dir, manifest });
                 }
@@ -234,8 +238,9 @@ mod tests {
             let m = manifest(key, finished, recipe);
             std::fs::write(dir.join(MANIFEST), serde_json::to_string(&m).unwrap()).unwrap();
         }
-        // An unfinished build has no manifest and is not listed.
+        // An unfinished build has no manifest and is not listed; nor is the lock.
         std::fs::create_dir_all(store.dir_for("debian-bookworm-arm64", "partial")).unwrap();
+        std::fs::write(store.dir_for("debian-bookworm-arm64", ".lock"), "").unwrap();
         assert_eq!(store.list().unwrap().len(), 3);
         let newest = store
             .newest(&DEBIAN_BOOKWORM_ARM64, 1_700_000_000)
