@@ -1,0 +1,220 @@
+//! The built-in base end to end, as CI runs it on a fresh machine: built (or reused from the
+//! shared test cache), judged by sfdisk and fsck, reassembled to the same bytes, baked into a
+//! node, and booted in QEMU (`-M virt`, kernel and initrd from its own boot partition) until
+//! its services run. Needs root and the packages scripts/install.sh installs.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::piimage_with;
+
+/// One cache for every test here and every run, so the base is built once per machine.
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("piimage-cache")
+}
+
+/// `piimage base build --json`: the manifest, with the image path.
+fn built_base() -> serde_json::Value {
+    let run = piimage_with(&cache_dir(), &["base", "build", "--json"], &[]);
+    assert_eq!(run.code, 0, "base build failed:\n{}", run.stderr);
+    serde_json::from_str(&run.stdout).expect("base build --json prints JSON")
+}
+
+#[test]
+fn builtin_base_is_a_well_formed_pi_image() {
+    let manifest = built_base();
+    let image = PathBuf::from(manifest["path"].as_str().unwrap());
+
+    let table = std::process::Command::new("sfdisk")
+        .arg("--dump")
+        .arg(&image)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("label: dos"), "{table}");
+    assert!(table.contains("label-id: 0x5eedba5e"), "{table}");
+    assert!(
+        table.contains("start=        8192, size=     1048576, type=c"),
+        "{table}"
+    );
+
+    let fat = fixtures::fsck_fat(&image, 1);
+    assert!(fat.clean, "fsck.fat:\n{}", fat.output);
+    let ext4 = fixtures::e2fsck(&image, 2);
+    assert!(ext4.clean, "e2fsck:\n{}", ext4.output);
+
+    let boot = fixtures::FatJudge::new(&image, 1);
+    let config = String::from_utf8(boot.read("/config.txt").expect("config.txt")).unwrap();
+    assert!(
+        config.contains("arm_64bit=1") && config.contains("kernel=vmlinuz-"),
+        "{config}"
+    );
+    let cmdline = String::from_utf8(boot.read("/cmdline.txt").expect("cmdline.txt")).unwrap();
+    assert!(cmdline.contains("root=LABEL=RASPIROOT"), "{cmdline}");
+    for firmware in [
+        "start4.elf",
+        "fixup4.dat",
+        "bootcode.bin",
+        "bcm2711-rpi-4-b.dtb",
+        "bcm2837-rpi-3-b.dtb",
+    ] {
+        assert!(
+            boot.read(&format!("/{firmware}")).is_some(),
+            "boot partition lacks {firmware}"
+        );
+    }
+
+    let root = fixtures::Ext4Judge::new(&image, 2);
+    assert!(root.exists("/etc/piimage-base"));
+    assert!(
+        !root.exists("/etc/ssh/ssh_host_ed25519_key"),
+        "the base must not carry host keys"
+    );
+    assert!(
+        root.exists("/usr/sbin/apparmor_parser"),
+        "docker needs apparmor_parser"
+    );
+    assert!(
+        root.exists("/etc/systemd/system/multi-user.target.wants/glusterd.service"),
+        "glusterd must be enabled"
+    );
+    assert!(root.list("/usr/share/man").is_empty(), "no manual pages");
+
+    let packages: Vec<&str> = manifest["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "systemd",
+        "udev",
+        "openssh-server",
+        "sudo",
+        "iproute2",
+        "ca-certificates",
+        "docker.io",
+        "glusterfs-server",
+        "glusterfs-client",
+        "keepalived",
+        "fail2ban",
+        "python3",
+        "cron",
+        "linux-image-arm64",
+        "initramfs-tools",
+        "raspi-firmware",
+        "apparmor",
+    ] {
+        assert!(packages.contains(&wanted), "{wanted} is not in the base");
+    }
+    assert!(!packages.contains(&"locales"), "only C.UTF-8");
+
+    // The flavour bake will see.
+    let run = piimage_with(
+        &cache_dir(),
+        &["inspect", "--json", image.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["flavour"]["id"], "builtin", "{report:#}");
+}
+
+/// Stage 2 again from the cached root filesystem: the same bytes as the cached image.
+#[test]
+fn builtin_base_reassembles_to_the_same_bytes() {
+    let manifest = built_base();
+    let image = PathBuf::from(manifest["path"].as_str().unwrap());
+    let tarball = image.parent().unwrap().join("rootfs.tar");
+    let dir = tempfile::tempdir().unwrap();
+    let again = dir.path().join("again.img");
+    imager::base::build::reassemble(
+        imager::base::Recipe::by_name("debian-bookworm-arm64").unwrap(),
+        &tarball,
+        &again,
+        manifest["source_date_epoch"].as_i64().unwrap(),
+    )
+    .unwrap();
+    let facts = imager::base::build::image_facts(&again).unwrap();
+    assert_eq!(facts.sha256, manifest["image"]["sha256"].as_str().unwrap());
+}
+
+#[test]
+fn baked_node_on_the_builtin_base_boots_with_its_services_active() {
+    built_base();
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("boot-probe.yaml");
+    std::fs::copy(
+        fixtures::recipe_dir().join("inventories/boot-probe.yaml"),
+        &inventory,
+    )
+    .unwrap();
+    let out = dir.path().join("images");
+    let run = piimage_with(
+        &cache_dir(),
+        &[
+            "bake",
+            "-c",
+            inventory.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "bake failed:\n{}", run.stderr);
+    let image = out.join("probe1.img");
+
+    let boot = imager::bootfiles::extract(&image, dir.path()).unwrap();
+    let mut machine = qemu::Machine::launch(qemu::MachineSpec {
+        name: "probe1".into(),
+        image: image.clone(),
+        kernel: boot.kernel,
+        initrd: boot.initrd.expect("an initramfs"),
+        cmdline: boot.cmdline,
+        memory_mib: 2048,
+        cpus: 2,
+        network: Vec::new(),
+        work_dir: dir.path().join("qemu"),
+    })
+    .unwrap();
+    let result = machine.wait_for("the probe's report", Duration::from_secs(900), &|l| {
+        l.contains("piimage-probe: done")
+    });
+    let lines = machine.console.lines();
+    let log = std::fs::read_to_string(machine.console_log()).unwrap_or_default();
+    if let Err(err) = result {
+        panic!("{err}\n--- whole console ---\n{log}");
+    }
+    let report: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.split_once("piimage-probe: ").map(|(_, r)| r))
+        .collect();
+    eprintln!("probe report:\n  {}", report.join("\n  "));
+    let said = |what: &str| report.contains(&what);
+    for unit in ["ssh", "docker", "glusterd", "keepalived", "fail2ban"] {
+        assert!(
+            said(&format!("unit {unit} active")),
+            "{unit} is not active:\n{log}"
+        );
+    }
+    assert!(
+        said("system running"),
+        "the system did not start cleanly:\n{}",
+        report.join("\n")
+    );
+    assert!(
+        said("hostkey-generated no"),
+        "a host key was generated at boot although bake provided one"
+    );
+    assert!(
+        said("docker-run container-ran"),
+        "docker run failed:\n{}",
+        report.join("\n")
+    );
+    assert!(
+        said("docker-tls 1"),
+        "dockerd does not listen on TLS port 2376"
+    );
+}
