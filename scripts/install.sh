@@ -14,6 +14,7 @@ packages=(
   openssl      # incompressible fixture payloads for benchmarks; judge of certificates and hashes
   openssh-client  # ssh-keygen: judge of the host keys bake makes
   mmdebstrap   # bootstraps the built-in base from Debian's arm64 packages
+  bmap-tools   # bmaptool: the reference the flash benchmark compares against
 )
 # From bookworm-backports, to match the preinstalled qemu-utils 10.0 (plain bookworm's 7.2
 # conflicts with it): arm64 emulation for the base's maintainer scripts and for booting nodes.

@@ -176,6 +176,8 @@ fn baked_node_on_the_builtin_base_boots_with_its_services_active() {
         memory_mib: 2048,
         cpus: 2,
         network: Vec::new(),
+        // A card 1 GiB larger than the image: the root partition must grow into it.
+        disk_size: Some(std::fs::metadata(&image).unwrap().len() + (1 << 30)),
         work_dir: dir.path().join("qemu"),
     })
     .unwrap();
@@ -216,5 +218,15 @@ fn baked_node_on_the_builtin_base_boots_with_its_services_active() {
     assert!(
         said("docker-tls 1"),
         "dockerd does not listen on TLS port 2376"
+    );
+    let root_bytes: u64 = report
+        .iter()
+        .find_map(|l| l.strip_prefix("root-bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the probe reports the root filesystem's size");
+    let (_, root_partition) = fixtures::partition(&image, 2);
+    assert!(
+        root_bytes > root_partition,
+        "the root filesystem ({root_bytes} bytes) did not grow past the image's partition ({root_partition} bytes)"
     );
 }

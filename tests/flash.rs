@@ -15,18 +15,6 @@ use imager::{Image, Target};
 /// Loop devices appear machine-wide (and --watch takes any that appears): one test at a time.
 static LOOPS: Mutex<()> = Mutex::new(());
 
-fn random_file(path: &Path, len: u64) {
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "head -c {len} /dev/zero | openssl enc -aes-128-ctr -nosalt -pass pass:old-card -pbkdf2 -iter 1 > '{}'",
-            path.display()
-        ))
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// The target holds the image's filesystems: fsck-clean, and the same files.
 fn assert_same_as(image: &Path, target: &Path) {
     let fat = fixtures::fsck_fat(target, 1);
@@ -64,7 +52,7 @@ fn one_image_onto_several_random_filled_files() {
         .map(|i| dir.path().join(format!("card{i}.img")))
         .collect();
     for card in &cards {
-        random_file(card, len + (64 << 20)); // a card is larger than the image
+        fixtures::random_file(card, len + (64 << 20)); // a card is larger than the image
     }
     let cache = dir.path().join("cache");
     let mut args = vec!["flash", image.to_str().unwrap()];
@@ -104,7 +92,7 @@ fn a_compressed_image_is_flashed_like_a_raw_one() {
         .unwrap();
     assert!(status.success());
     let card = dir.path().join("card.img");
-    random_file(&card, std::fs::metadata(&image).unwrap().len());
+    fixtures::random_file(&card, std::fs::metadata(&image).unwrap().len());
     let out = run(
         &dir.path().join("cache"),
         &[
@@ -297,7 +285,7 @@ fn loop_devices_one_failing_midway_while_the_others_finish() {
     let len = std::fs::metadata(&image).unwrap().len();
     let dir = tempfile::tempdir().unwrap();
     let good_file = dir.path().join("good.img");
-    random_file(&good_file, len);
+    fixtures::random_file(&good_file, len);
     let good = Loop::attach(&good_file);
     // A loop device over a sparse file on a 48 MiB tmpfs: the image needs more, so writes
     // start failing part-way, as a dying card does.
@@ -377,7 +365,7 @@ fn watch_mode_flashes_each_new_card_with_the_next_node() {
         .collect();
     let mut loops = Vec::new();
     for file in &files {
-        random_file(file, len);
+        fixtures::random_file(file, len);
         loops.push(Loop::attach(file));
         std::thread::sleep(std::time::Duration::from_secs(3));
     }

@@ -11,19 +11,6 @@ use fixtures::Fixture;
 use imager::usedmap::{total, used_map};
 use imager::{Image, Target};
 
-/// A file of `len` random bytes (openssl's AES-CTR keystream: fast, incompressible).
-fn random_file(path: &Path, len: u64) {
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "head -c {len} /dev/zero | openssl enc -aes-128-ctr -nosalt -pass pass:card -pbkdf2 -iter 1 > '{}'",
-            path.display()
-        ))
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 fn copy_ranges(from: &Path, to: &Path, ranges: &[(u64, u64)]) {
     let src = File::open(from).unwrap();
     let dst = std::fs::OpenOptions::new().write(true).open(to).unwrap();
@@ -48,7 +35,7 @@ fn check(fixture: Fixture) {
     assert!(map.data_bytes() < len, "{name}: the map skips nothing");
     let dir = tempfile::tempdir().unwrap();
     let card = dir.path().join("card.img");
-    random_file(&card, len);
+    fixtures::random_file(&card, len);
     copy_ranges(&image, &card, &map.data);
     copy_ranges(&image, &card, &map.table);
 

@@ -24,6 +24,8 @@ pub struct MachineSpec {
     pub cpus: u32,
     /// Extra `-netdev`/`-device` arguments; without any the machine gets a user-mode NIC.
     pub network: Vec<String>,
+    /// The disk as the machine sees it, when larger than the image (a bigger card).
+    pub disk_size: Option<u64>,
     /// Where the overlay and console log go.
     pub work_dir: PathBuf,
 }
@@ -78,6 +80,7 @@ impl Machine {
             .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
             .arg(&image)
             .arg(&overlay)
+            .args(spec.disk_size.map(|n| n.to_string()))
             .output()
             .map_err(|error| Error::Io {
                 what: "qemu-img".into(),

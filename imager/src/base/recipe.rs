@@ -55,6 +55,7 @@ pub const DEBIAN_BOOKWORM_ARM64: Recipe = Recipe {
         "rootfs/etc/initramfs-tools/conf.d/piimage.conf",
         "rootfs/etc/keepalived/keepalived.conf",
         "rootfs/etc/systemd/network/90-piimage-base-dhcp.network",
+        "rootfs/etc/systemd/system/keepalived.service.d/piimage.conf",
         "rootfs/etc/systemd/system/piimage-grow-root.service",
         "rootfs/etc/systemd/system/piimage-ssh-hostkey.service",
         "rootfs/etc/systemd/system/systemd-networkd-wait-online.service.d/piimage.conf",
