@@ -31,8 +31,20 @@ fn reflink(src: &File, dst: &File) -> io::Result<()> {
 }
 
 /// The byte ranges `(start, end)` of `file` below `len` that hold data, per the filesystem.
+/// The file's offset is left where it was (SEEK_DATA/SEEK_HOLE move it).
 pub fn data_extents(file: &File, len: u64) -> io::Result<Vec<(u64, u64)>> {
     let fd = file.as_raw_fd();
+    // SAFETY: lseek on an owned, open descriptor; no memory is passed.
+    let saved = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+    let result = scan_extents(fd, len);
+    if saved >= 0 {
+        // SAFETY: as above.
+        unsafe { libc::lseek(fd, saved, libc::SEEK_SET) };
+    }
+    result
+}
+
+fn scan_extents(fd: std::os::fd::RawFd, len: u64) -> io::Result<Vec<(u64, u64)>> {
     let mut extents = Vec::new();
     let mut pos: u64 = 0;
     while pos < len {

@@ -378,6 +378,22 @@ mod tests {
     const ENTRY: &str =
         "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: POF\noffset 0\n";
 
+    /// The whole file, from its first byte, whatever finding its holes did to the offset.
+    #[test]
+    fn image_facts_hash_every_byte() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sparse.img");
+        let file = File::create(&path).unwrap();
+        file.write_all_at(b"head", 0).unwrap();
+        file.write_all_at(b"tail", (8 << 20) - 4).unwrap();
+        let facts = image_facts(&path).unwrap();
+        let whole = std::fs::read(&path).unwrap();
+        assert_eq!(facts.sha256, hex::encode(Sha256::digest(&whole)));
+        assert_eq!(facts.size_bytes, 8 << 20);
+        assert!(facts.data_bytes >= 8 && facts.data_bytes < 8 << 20, "{}", facts.data_bytes);
+    }
+
     #[test]
     fn binfmt_registered_with_fix_binary_passes() {
         let dir = binfmt(&[("status", "enabled\n"), ("qemu-aarch64", ENTRY)]);
