@@ -64,21 +64,21 @@ Each change is a file operation, the same list `piimage apply --ops` takes (prin
 Times come from SOURCE_DATE_EPOCH, else the base's last write: same inputs, same bytes.")]
     Apply(ApplyArgs),
     /// Write images onto SD cards (or USB disks, loop devices, files): safely, verified, in parallel.
-    #[command(after_help = "Forms:\n\
-  piimage flash -c lab.yaml --node p3 /dev/sdb           one node (baked first if missing or stale)\n\
-  piimage flash -c lab.yaml --node p1 --node p2 /dev/sdb /dev/sdc   pairs, in order\n\
-  piimage flash -c lab.yaml --all /dev/sdb /dev/sdc /dev/sdd        every node, devices in order\n\
-  piimage flash -c lab.yaml --watch                      lab mode: each card inserted gets the next node\n\
-  piimage flash p3.img.xz /dev/sdb /dev/sdc              one prebaked image onto several cards\n\n\
-Before any byte is written, each target is listed (model, size, transport, serial) and refused if\n\
-a partition is mounted, it holds the running system or swap, it is read-only, the image does not\n\
-fit, or it is not removable/USB/MMC/loop (--force overrides only that). Then confirmation is\n\
-asked (--yes skips it; without a terminal and without --yes nothing is written).\n\n\
-Only what the filesystems use is written (ext4 bitmaps, FAT tables, their metadata, and all bytes\n\
-outside the partitions), never skipping bytes merely for being zero; the partition table last;\n\
-then everything written is read back and compared (--no-verify skips it).\n\n\
-Exit codes: 0 every card written and verified; 1 some card failed (the others still finish);\n\
-2 bad input or a refused target (nothing written); 3 the machine failed.")]
+    #[command(after_help = "Forms:\
+\n  piimage flash -c lab.yaml --node p3 /dev/sdb           one node (baked first if missing or stale)\
+\n  piimage flash -c lab.yaml --node p1 --node p2 /dev/sdb /dev/sdc   pairs, in order\
+\n  piimage flash -c lab.yaml --all /dev/sdb /dev/sdc /dev/sdd        every node, devices in order\
+\n  piimage flash -c lab.yaml --watch                      lab mode: each new card gets the next node\
+\n  piimage flash p3.img.xz /dev/sdb /dev/sdc              one prebaked image onto several cards\n\
+\nBefore any byte is written, each target is listed (model, size, transport, serial) and refused if\
+\na partition is mounted, it holds the running system or swap, it is read-only, the image does not\
+\nfit, or it is not removable/USB/MMC/loop (--force overrides only that). Then confirmation is\
+\nasked (--yes skips it; without a terminal and without --yes nothing is written).\n\
+\nOnly what the filesystems use is written (ext4 bitmaps, FAT tables, their metadata, and all bytes\
+\noutside the partitions), never skipping bytes merely for being zero; the partition table last;\
+\nthen everything written is read back and compared (--no-verify skips it).\n\
+\nExit codes: 0 every card written and verified; 1 some card failed (the others still finish);\
+\n2 bad input or a refused target (nothing written); 3 the machine failed.")]
     Flash(FlashArgs),
     /// Build or list piimage's built-in bases (Debian arm64 for Raspberry Pi, reproducible).
     #[command(subcommand)]
