@@ -391,7 +391,11 @@ mod tests {
         let whole = std::fs::read(&path).unwrap();
         assert_eq!(facts.sha256, hex::encode(Sha256::digest(&whole)));
         assert_eq!(facts.size_bytes, 8 << 20);
-        assert!(facts.data_bytes >= 8 && facts.data_bytes < 8 << 20, "{}", facts.data_bytes);
+        assert!(
+            facts.data_bytes >= 8 && facts.data_bytes < 8 << 20,
+            "{}",
+            facts.data_bytes
+        );
     }
 
     #[test]
