@@ -202,6 +202,13 @@ pub fn flash(
         target: target.to_path_buf(),
         error,
     })?;
+    if is_block {
+        // Let the kernel see the new partitions (sdb1, sdb2) now rather than at the next
+        // insertion. Best effort: a loop device without partition scanning says no.
+        const BLKRRPART: libc::c_ulong = 0x125F;
+        // SAFETY: an ioctl without argument on an open block device descriptor.
+        unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&out), BLKRRPART) };
+    }
     let write_seconds = started.elapsed().as_secs_f64();
     drop(out);
     if !verify {
