@@ -180,7 +180,14 @@ fn step(model: &mut Model, op: &FileOp) -> bool {
             _ => false,
         },
         FileOp::Chown { path, owner, .. } => match model.get_mut(path.as_str()) {
-            Some(Node::File { uid, gid, .. } | Node::Dir { uid, gid, .. }) => {
+            // As Linux: a file loses set-user-ID, and set-group-ID when group-executable.
+            Some(Node::File { uid, gid, mode, .. }) => {
+                *uid = owner.uid;
+                *gid = owner.gid;
+                *mode &= if *mode & 0o010 != 0 { !0o6000 } else { !0o4000 };
+                true
+            }
+            Some(Node::Dir { uid, gid, .. }) => {
                 *uid = owner.uid;
                 *gid = owner.gid;
                 true

@@ -17,6 +17,7 @@ const SECTOR: u32 = 512;
 const MAX_SYMLINK_HOPS: usize = 40;
 const S_IFMT: u16 = 0o170000;
 const S_IFLNK: u16 = 0o120000;
+const S_IFDIR: u16 = 0o040000;
 
 /// The partition as the block device rsext4 expects.
 struct Device<'a>(Window<'a>);
@@ -576,10 +577,18 @@ impl Filesystem for Ext4Fs<'_> {
     fn set_owner(&mut self, path: &str, uid: u32, gid: u32) -> Result<()> {
         // lchown: the owner of a symlink itself, as `chown -h` (what images carry).
         let info = self.existing(path, false)?;
+        // rsext4 clears both set-id bits on any chown; Linux keeps a directory's, and a file's
+        // set-group-ID when it is not group-executable (the mandatory-locking marker).
+        let mode = u32::from(info.mode & 0o7777);
+        let kept = match info.mode & S_IFMT {
+            S_IFDIR => mode,
+            _ if mode & 0o010 == 0 => mode & !0o4000,
+            _ => mode & !0o6000,
+        };
         self.apply_attrs(
             info.number,
             Attrs {
-                mode: None,
+                mode: (kept & 0o6000 != 0).then_some(kept),
                 owner: Some((uid, gid)),
             },
             path,
