@@ -204,7 +204,6 @@ pub fn build(
     let started = Instant::now();
     let image_file = format!("{}.img", recipe.name);
     assemble(
-        recipe,
         &recipe_dir,
         &out.join(store::ROOTFS_TAR),
         &out.join(&image_file),
@@ -251,9 +250,7 @@ pub fn build(
 }
 
 /// Stage 2 alone: a root filesystem tarball to an image. Same tarball and epoch ⇒ same bytes.
-#[allow(clippy::too_many_arguments)]
 pub fn assemble(
-    _recipe: &Recipe,
     recipe_dir: &Path,
     tarball: &Path,
     image: &Path,
@@ -281,7 +278,6 @@ pub fn reassemble(recipe: &Recipe, tarball: &Path, image: &Path, epoch: i64) -> 
     let log_path = PathBuf::from(format!("{}.log", image.display()));
     let mut log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
     assemble(
-        recipe,
         dir.path(),
         tarball,
         image,
