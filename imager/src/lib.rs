@@ -22,7 +22,7 @@ pub mod plan;
 pub mod probe;
 pub mod secret;
 pub mod source;
-mod sparse;
+pub mod sparse;
 pub mod usedmap;
 pub mod window;
 mod yaml_error;

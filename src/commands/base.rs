@@ -219,24 +219,28 @@ fn ensure(cache_dir: &Path, recipe: &Recipe, options: &Options) -> Result<(Entry
     Ok((entry, false))
 }
 
-/// Sparse copy, fsync, rename: `-o FILE` never leaves a half-written image.
+/// Sparse copy (a reflink where possible), fsync, rename: `-o FILE` never leaves a
+/// half-written image.
 fn copy_image(from: &Path, to: &Path) -> Result<()> {
-    let tmp = PathBuf::from(format!("{}.partial", to.display()));
-    let status = std::process::Command::new("cp")
-        .args(["--sparse=always", "--"])
-        .arg(from)
-        .arg(&tmp)
-        .status()
-        .context("running cp")?;
-    anyhow::ensure!(
-        status.success(),
-        "copying {} to {} failed",
-        from.display(),
-        tmp.display()
-    );
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("syncing {}", tmp.display()))?;
-    std::fs::rename(&tmp, to).with_context(|| format!("renaming to {}", to.display()))?;
+    let src = std::fs::File::open(from).with_context(|| format!("reading {}", from.display()))?;
+    let len = src.metadata()?.len();
+    let dir = to
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .with_context(|| format!("writing into {}", dir.display()))?;
+    imager::sparse::clone_or_copy(&src, tmp.as_file(), len)
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    // A temp file is made 0600; an image is for everyone to read, as bake's are.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(to)
+        .with_context(|| format!("renaming to {}", to.display()))?;
     Ok(())
 }
