@@ -1,32 +1,29 @@
 #!/usr/bin/env bash
-# Installs what piimage and its tests need on Debian 12 (bookworm): the filesystem tools the
-# fixtures are built with and the tests judge by, compressors for base images, mmdebstrap and
-# QEMU for the built-in base and for booting nodes. Safe to run again: it installs only what
-# is missing. Needs root, or sudo.
+# Installs everything piimage and its tests need on Debian 12 (bookworm), from the one list,
+# scripts/requirements.txt: each package there that is not installed yet (bookworm-backports
+# added to apt's sources when a row needs it), without Recommends, so that whatever we rely on
+# has a row of its own; then registers qemu-user-static in binfmt_misc (the list's binfmt row).
+# Safe to run again: it installs only what is missing. Needs root, or sudo.
+#
+#   install.sh [--system-only]    --system-only: skip the check for the Rust toolchain
 set -euo pipefail
-
-packages=(
-  fdisk        # sfdisk: fixture partition tables, and the judge of ours
-  dosfstools   # mkfs.vfat, fsck.fat
-  mtools       # mcopy/mmd (fixtures), mtype (judge)
-  e2fsprogs    # mke2fs -d, e2fsck, debugfs
-  xz-utils gzip zstd zip unzip   # compressed bases as users download them
-  openssl      # incompressible fixture payloads for benchmarks; judge of certificates and hashes
-  openssh-client  # ssh-keygen: judge of the host keys bake makes
-  mmdebstrap   # bootstraps the built-in base from Debian's arm64 packages
-  bmap-tools   # bmaptool: the reference the flash benchmark compares against
-)
-# From bookworm-backports, to match the preinstalled qemu-utils 10.0 (plain bookworm's 7.2
-# conflicts with it): arm64 emulation for the base's maintainer scripts and for booting nodes.
-backports=(
-  qemu-system-arm   # qemu-system-aarch64 -M virt: boots the images
-  qemu-user-static  # runs arm64 maintainer scripts during the base's bootstrap
-)
+here=$(cd "$(dirname "$0")" && pwd)
+list=$here/requirements.txt
+system_only=0
+[ "${1:-}" = --system-only ] && system_only=1
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+# "package suite" for every row of the list.
+rows=$(awk '!/^[[:space:]]*(#|$)/ { print $2, $3 }' "$list" | sort -u)
 missing=() missing_bpo=()
-for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
-for p in "${backports[@]}"; do installed "$p" || missing_bpo+=("$p"); done
+while read -r package suite; do
+  installed "$package" && continue
+  case "$suite" in
+    bookworm) missing+=("$package") ;;
+    bookworm-backports) missing_bpo+=("$package") ;;
+    *) echo "install.sh: $list: unknown suite $suite for $package" >&2; exit 2 ;;
+  esac
+done <<<"$rows"
 
 as_root=()
 [ "$(id -u)" -eq 0 ] || as_root=(sudo)
@@ -34,8 +31,10 @@ as_root=()
 # bookworm-backports from the mirror and keyring the machine already uses.
 bpo_list=/etc/apt/sources.list.d/bookworm-backports.sources
 if [ ${#missing_bpo[@]} -gt 0 ] && ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-  mirror=$(sed -n 's/^URIs:[[:space:]]*\(.*\/debian\/\?\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
-  keyring=$(sed -n 's/^Signed-By:[[:space:]]*//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+  # deb822 sources (debian.sources) or the one-line sources.list, whichever the machine has.
+  mirror=$(sed -n 's/^URIs:[[:space:]]*\(.*\/debian\/\?\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1 || true)
+  [ -n "$mirror" ] || mirror=$(sed -n 's/^deb[[:space:]]\+\(http[^[:space:]]*\/debian\/\?\)[[:space:]]\+bookworm[[:space:]].*/\1/p' /etc/apt/sources.list 2>/dev/null | head -1 || true)
+  keyring=$(sed -n 's/^Signed-By:[[:space:]]*//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1 || true)
   echo "adding bookworm-backports (${mirror:-http://deb.debian.org/debian})" >&2
   printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
     "${mirror:-http://deb.debian.org/debian}" "${keyring:-/usr/share/keyrings/debian-archive-keyring.gpg}" \
@@ -50,17 +49,19 @@ if [ ${#missing[@]} -gt 0 ] || [ ${#missing_bpo[@]} -gt 0 ]; then
   [ ${#missing_bpo[@]} -eq 0 ] || "${as_root[@]}" apt-get install -y -qq -t bookworm-backports --no-install-recommends "${missing_bpo[@]}" >/dev/null
 fi
 
-# arm64 programs run through qemu-user: binfmt_misc mounted, qemu-aarch64 registered with the
-# F flag (the interpreter opened now, so it also works inside the base's chroot). Containers
-# without systemd-binfmt need this done by hand.
+# The list's binfmt rows: arm64 programs run through qemu-user, binfmt_misc mounted, the entry
+# registered with the F flag (the interpreter opened now, so it also works inside a chroot).
+# Containers without systemd-binfmt need this done by hand.
 binfmt=/proc/sys/fs/binfmt_misc
-if [ "$(uname -m)" != aarch64 ]; then
+for entry in $(awk '!/^[[:space:]]*#/ { n = split($1, p, ","); for (i = 1; i <= n; i++) if (p[i] ~ /^binfmt:/) print substr(p[i], 8) }' "$list"); do
+  [ "$entry" = qemu-aarch64 ] && [ "$(uname -m)" = aarch64 ] && continue
   [ -e "$binfmt/status" ] || "${as_root[@]}" mount -t binfmt_misc binfmt_misc "$binfmt"
-  if [ ! -e "$binfmt/qemu-aarch64" ]; then
-    "${as_root[@]}" sh -c "cat /usr/lib/binfmt.d/qemu-aarch64.conf > $binfmt/register"
+  if [ ! -e "$binfmt/$entry" ]; then
+    "${as_root[@]}" sh -c "cat /usr/lib/binfmt.d/$entry.conf > $binfmt/register"
   fi
-fi
+done
 
+[ "$system_only" = 1 ] && exit 0
 if ! command -v cargo >/dev/null 2>&1; then
   [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 fi

@@ -83,6 +83,29 @@ Times come from SOURCE_DATE_EPOCH, else the base's last write: same inputs, same
     /// Build or list piimage's built-in bases (Debian arm64 for Raspberry Pi, reproducible).
     #[command(subcommand)]
     Base(BaseCommand),
+    /// Check what this machine has for each command, and print the command that fixes each gap.
+    #[command(
+        after_help = "Checks every program piimage and its tests run (the one list, scripts/requirements.txt):
+found on PATH (or /usr/sbin, /sbin), its Debian package at the lowest version that works, the
+qemu-aarch64 binfmt_misc entry with its F flag, root where a command needs it, and free disk in
+the cache directory. Each command refuses to start with the same lines when it lacks something.
+
+Exit codes: 0 bake, flash, base build and test have all they need (the developers' test suite
+and benchmarks are reported too, but do not count); 1 something they need is missing.
+
+Examples:
+  piimage doctor
+  piimage doctor --json | jq '.findings[] | select(.state != \"ok\")'
+  bash scripts/install.sh     # installs everything on the list"
+    )]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print every finding as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

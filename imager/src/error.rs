@@ -61,9 +61,9 @@ pub enum Error {
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
 
-    /// The machine lacks something a job needs (a tool, root, binfmt_misc).
-    #[error("{what} is missing: {fix}")]
-    Prerequisite { what: String, fix: String },
+    /// The machine lacks what a command needs (the list in scripts/requirements.txt).
+    #[error(transparent)]
+    Host(#[from] host::PreflightError),
 
     #[error("cannot read the Debian mirror's indexes: {detail}")]
     Mirror { detail: String },
@@ -101,7 +101,7 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Io { .. }
-            | Error::Prerequisite { .. }
+            | Error::Host(_)
             | Error::Mirror { .. }
             | Error::BuildFailed { .. } => false,
             Error::Op { error, .. } => error.is_bad_input(),

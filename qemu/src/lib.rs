@@ -10,8 +10,9 @@ pub use machine::{Machine, MachineSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{program} is not installed ({fix})")]
-    Missing { program: String, fix: String },
+    /// What QEMU needs from the machine is not all there (scripts/requirements.txt).
+    #[error(transparent)]
+    Missing(#[from] host::PreflightError),
     #[error("{what}: {error}")]
     Io {
         what: String,

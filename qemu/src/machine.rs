@@ -2,7 +2,7 @@
 //! would boot the image: its kernel, initramfs and command line, from its boot partition. The
 //! image itself stays untouched: the machine writes to a qcow2 overlay.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -44,28 +44,9 @@ pub fn virt_cmdline(cmdline_txt: &str) -> String {
     format!("{} console=ttyAMA0,115200", kept.join(" "))
 }
 
-fn check_installed(program: &str, fix: &str) -> Result<()> {
-    let found = std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .any(|d| Path::new(d).join(program).is_file());
-    if found {
-        Ok(())
-    } else {
-        Err(Error::Missing {
-            program: program.into(),
-            fix: fix.into(),
-        })
-    }
-}
-
 impl Machine {
     pub fn launch(spec: MachineSpec) -> Result<Machine> {
-        check_installed(
-            QEMU,
-            "apt-get install -t bookworm-backports --no-install-recommends qemu-system-arm; scripts/install.sh does it",
-        )?;
-        check_installed("qemu-img", "apt-get install qemu-utils")?;
+        host::preflight(host::Need::Test, &spec.work_dir)?;
         std::fs::create_dir_all(&spec.work_dir).map_err(|error| Error::Io {
             what: spec.work_dir.display().to_string(),
             error,

@@ -172,7 +172,7 @@ fn ensure(cache_dir: &Path, recipe: &Recipe, options: &Options) -> Result<(Entry
     if let Some(entry) = store.get(recipe.name, &key)? {
         return Ok((entry, true));
     }
-    build::check_prerequisites(recipe)?;
+    build::check_prerequisites(cache_dir)?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")

@@ -3,6 +3,7 @@
 mod apply;
 pub(crate) mod bake;
 mod base;
+mod doctor;
 mod flash;
 mod flash_watch;
 mod inspect;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bake(args) => bake::run(&cache, args),
         Command::Base(command) => base::run(&cache, command),
         Command::Flash(args) => flash::run(&cache, args),
+        Command::Doctor(args) => doctor::run(&cache, args),
     }
 }
 

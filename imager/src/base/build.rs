@@ -45,102 +45,15 @@ impl Options {
 }
 
 fn search_path() -> String {
-    let path = std::env::var("PATH").unwrap_or_default();
-    format!("{path}:/usr/local/sbin:/usr/sbin:/sbin")
+    host::probe::search_path()
 }
 
-fn missing(what: impl Into<String>, fix: impl Into<String>) -> Error {
-    Error::Prerequisite {
-        what: what.into(),
-        fix: fix.into(),
-    }
-}
-
-/// Everything a build needs from the machine, each missing piece named with its fix.
-pub fn check_prerequisites(recipe: &Recipe) -> Result<()> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(missing(
-            "root",
-            format!(
-                "building builtin:{} runs mmdebstrap in root mode (chroot, device nodes, file owners): run it as root, e.g. `sudo piimage base build`",
-                recipe.name
-            ),
-        ));
-    }
-    for (tool, package) in [
-        ("mmdebstrap", "mmdebstrap"),
-        ("mke2fs", "e2fsprogs"),
-        ("mkfs.vfat", "dosfstools"),
-        ("mcopy", "mtools"),
-        ("sfdisk", "fdisk"),
-        ("tar", "tar"),
-    ] {
-        if !on_path(tool) {
-            return Err(missing(
-                format!("`{tool}`"),
-                format!(
-                    "install the Debian package {package} (scripts/install.sh installs everything)"
-                ),
-            ));
-        }
-    }
-    if recipe.arch == "arm64" && std::env::consts::ARCH != "aarch64" {
-        check_binfmt_aarch64(Path::new("/proc/sys/fs/binfmt_misc"))?;
-    }
+/// Everything a build needs from the machine (root, mmdebstrap, arch-test, the filesystem
+/// tools, qemu-user in binfmt_misc, disk in the cache), all checked before any work starts,
+/// each missing piece named with its fix as `piimage doctor` names it.
+pub fn check_prerequisites(cache_dir: &Path) -> Result<()> {
+    host::preflight(host::Need::BaseBuild, cache_dir)?;
     Ok(())
-}
-
-/// Foreign arm64 maintainer scripts run through qemu-user, which the kernel must know to
-/// start for arm64 binaries, with the interpreter opened at registration (flag F) so that it
-/// works inside the chroot.
-pub fn check_binfmt_aarch64(binfmt: &Path) -> Result<()> {
-    const FIX: &str = "install qemu-user-static and register it: `cat /usr/lib/binfmt.d/qemu-aarch64.conf > /proc/sys/fs/binfmt_misc/register` (scripts/install.sh does this)";
-    if !binfmt.join("status").exists() {
-        return Err(missing(
-            "binfmt_misc (the kernel's way to run arm64 programs through qemu-user)",
-            format!(
-                "mount it: `mount -t binfmt_misc binfmt_misc {}`, then {FIX}",
-                binfmt.display()
-            ),
-        ));
-    }
-    let entry = binfmt.join("qemu-aarch64");
-    let text = match std::fs::read_to_string(&entry) {
-        Ok(text) => text,
-        Err(_) => {
-            return Err(missing(
-                "qemu-user-static for arm64 in binfmt_misc",
-                FIX.to_string(),
-            ))
-        }
-    };
-    if !text.lines().any(|l| l.trim() == "enabled") {
-        return Err(missing(
-            "an enabled qemu-aarch64 binfmt_misc entry",
-            format!("enable it: `echo 1 > {}`", entry.display()),
-        ));
-    }
-    let flags = text
-        .lines()
-        .find_map(|l| l.strip_prefix("flags:"))
-        .unwrap_or("");
-    if !flags.contains('F') {
-        return Err(missing(
-            "the F (fix binary) flag on the qemu-aarch64 binfmt_misc entry, without which qemu is not found inside the chroot",
-            format!(
-                "re-register it: `echo -1 > {}` then {FIX}",
-                entry.display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn on_path(tool: &str) -> bool {
-    search_path()
-        .split(':')
-        .any(|dir| !dir.is_empty() && Path::new(dir).join(tool).is_file())
 }
 
 /// The "suite sha256" lines of the mirror's indexes (the recipe's index.sh).
@@ -172,7 +85,7 @@ pub fn build(
     indexes: &[String],
     on_event: &mut dyn FnMut(Event),
 ) -> Result<Entry> {
-    check_prerequisites(recipe)?;
+    check_prerequisites(store.root())?;
     let key = store::key(recipe, options.epoch, indexes);
     let parent = store.root().join(recipe.name);
     std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
@@ -272,7 +185,7 @@ pub fn assemble(
 /// [`assemble`] for callers without a recipe folder or log of their own (the
 /// reproducibility check): writes the recipe to a temp folder and logs beside `image`.
 pub fn reassemble(recipe: &Recipe, tarball: &Path, image: &Path, epoch: i64) -> Result<()> {
-    check_prerequisites(recipe)?;
+    check_prerequisites(image.parent().unwrap_or(Path::new(".")))?;
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     recipe.write_to(dir.path())?;
     let log_path = PathBuf::from(format!("{}.log", image.display()));
@@ -363,17 +276,6 @@ pub fn image_facts(path: &Path) -> Result<ImageFacts> {
 mod tests {
     use super::*;
 
-    fn binfmt(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            std::fs::write(dir.path().join(name), text).unwrap();
-        }
-        dir
-    }
-
-    const ENTRY: &str =
-        "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: POF\noffset 0\n";
-
     /// The whole file, from its first byte, whatever finding its holes did to the offset.
     #[test]
     fn image_facts_hash_every_byte() {
@@ -392,45 +294,5 @@ mod tests {
             "{}",
             facts.data_bytes
         );
-    }
-
-    #[test]
-    fn binfmt_registered_with_fix_binary_passes() {
-        let dir = binfmt(&[("status", "enabled\n"), ("qemu-aarch64", ENTRY)]);
-        check_binfmt_aarch64(dir.path()).unwrap();
-    }
-
-    #[test]
-    fn binfmt_problems_are_named_with_their_fix() {
-        let unmounted = binfmt(&[]);
-        let err = check_binfmt_aarch64(unmounted.path())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("mount -t binfmt_misc"), "{err}");
-
-        let unregistered = binfmt(&[("status", "enabled\n")]);
-        let err = check_binfmt_aarch64(unregistered.path())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("qemu-user-static") && err.contains("register"),
-            "{err}"
-        );
-
-        let disabled = binfmt(&[
-            ("status", "enabled\n"),
-            ("qemu-aarch64", &ENTRY.replace("enabled", "disabled")),
-        ]);
-        let err = check_binfmt_aarch64(disabled.path())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("echo 1 >"), "{err}");
-
-        let no_f = binfmt(&[
-            ("status", "enabled\n"),
-            ("qemu-aarch64", &ENTRY.replace("POF", "PO")),
-        ]);
-        let err = check_binfmt_aarch64(no_f.path()).unwrap_err().to_string();
-        assert!(err.contains("F (fix binary)"), "{err}");
     }
 }
