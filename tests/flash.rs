@@ -216,6 +216,68 @@ fn inventory_nodes_are_baked_when_missing_then_flashed_in_order() {
     assert!(!again.stderr.contains("baked"), "{}", again.stderr);
 }
 
+/// A node's image edited after bake (here `piimage apply` adds a file and the result takes
+/// the image's place): flash writes what the image's filesystems hold now, not the map bake
+/// recorded, so the new file reaches the card.
+#[test]
+fn an_image_edited_after_bake_is_flashed_with_its_new_file() {
+    let (dir, inventory) = stage_lab(&common::lab_text(), "bookworm");
+    let cache = dir.path().join("cache");
+    let inv = inventory.to_str().unwrap();
+    let bake = run(&cache, &["bake", "-c", inv]);
+    assert_eq!(bake.code, 0, "{}", bake.stderr);
+    let image = dir.path().join("images/p1.img");
+    // 12 MiB that no map of the baked image covers: bake's map would leave them out.
+    let payload: String = (0..(12 << 20) / 64).map(|i| format!("{i:063}\n")).collect();
+    let ops = dir.path().join("ops.yaml");
+    std::fs::write(
+        &ops,
+        format!("- {{ op: write, fs: root, path: /opt/added-after-bake, content: {payload:?} }}\n"),
+    )
+    .unwrap();
+    let edited = dir.path().join("edited.img");
+    let apply = run(
+        &cache,
+        &[
+            "apply",
+            image.to_str().unwrap(),
+            "--ops",
+            ops.to_str().unwrap(),
+            "-o",
+            edited.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    std::fs::rename(&edited, &image).unwrap();
+    let card = dir.path().join("card.img");
+    fixtures::random_file(&card, std::fs::metadata(&image).unwrap().len());
+    let out = run(
+        &cache,
+        &[
+            "flash",
+            "-c",
+            inv,
+            "--node",
+            "p1",
+            card.to_str().unwrap(),
+            "--yes",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("baked"),
+        "the image is up to date for bake: {}",
+        out.stderr
+    );
+    assert_same_as(&image, &card);
+    let mut on_card = Image::open(&card).unwrap();
+    let listing = imager::listing::listing(&mut on_card, Target::Root).unwrap();
+    assert!(
+        format!("{listing:?}").contains("/opt/added-after-bake"),
+        "the added file is on the card"
+    );
+}
+
 fn require_root() {
     // SAFETY: geteuid cannot fail.
     assert_eq!(

@@ -58,6 +58,14 @@ pub enum Error {
     #[error("{what}: {detail}")]
     Invalid { what: String, detail: String },
 
+    /// Baking one node failed; the cause follows.
+    #[error("node {node}")]
+    Node {
+        node: String,
+        #[source]
+        error: Box<Error>,
+    },
+
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
 
@@ -104,7 +112,7 @@ impl Error {
             | Error::Host(_)
             | Error::Mirror { .. }
             | Error::BuildFailed { .. } => false,
-            Error::Op { error, .. } => error.is_bad_input(),
+            Error::Op { error, .. } | Error::Node { error, .. } => error.is_bad_input(),
             _ => true,
         }
     }

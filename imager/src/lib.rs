@@ -2,6 +2,7 @@
 //! their partition tables, and edit their FAT boot and ext4 root filesystems in user space
 //! (no root, no mount, no loop device) through a copy-on-write view of the base.
 
+pub mod bake;
 pub mod base;
 pub mod bootfiles;
 pub mod clock;
@@ -17,6 +18,7 @@ pub mod image;
 pub mod inspect;
 pub mod inventory;
 pub mod listing;
+pub mod manifest;
 pub mod pki;
 pub mod plan;
 pub mod probe;

@@ -4,10 +4,11 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
-use imager::flash::{self, Phase, System, Target};
+pub use imager::flash::Job;
+use imager::flash::{self, Outcome, Phase, Progress, System};
 use imager::source::BaseCache;
 use imager::usedmap::{used_map, UsedMap};
 use serde_json::json;
@@ -15,22 +16,6 @@ use serde_json::json;
 use crate::cli::FlashArgs;
 use crate::exit::{BadInput, SomeFailed};
 use crate::render::bytes;
-
-/// One image onto one target.
-pub struct Job {
-    /// What to write on the card's label: the node's name, or the image's file name.
-    pub label: String,
-    pub image: PathBuf,
-    pub map: UsedMap,
-    pub target: Target,
-}
-
-pub struct Outcome {
-    pub label: String,
-    pub target: PathBuf,
-    pub result: Result<flash::Report, flash::FlashError>,
-    pub seconds: f64,
-}
 
 pub fn run(cache: &BaseCache, args: FlashArgs) -> Result<()> {
     if args.watch {
@@ -61,31 +46,13 @@ pub fn baked_nodes(
     let mut nodes = Vec::new();
     for (node, _) in &prepared.plans {
         let image = out.join(format!("{}.img", node.name));
-        let entry = &baked.manifest["nodes"][&node.name]["used"];
-        let map = match map_from_manifest(entry, &image) {
-            Some(map) => map,
-            None => used_map(&image)?,
-        };
+        // The image may have been edited since bake recorded its map (`piimage apply`, a
+        // copy): what is written comes from the filesystems as they are now, which costs
+        // only their bitmaps and tables.
+        let map = used_map(&image)?;
         nodes.push((node.name.clone(), image, map));
     }
     Ok(nodes)
-}
-
-/// The used map bake recorded for a node (older manifests have none).
-fn map_from_manifest(used: &serde_json::Value, image: &Path) -> Option<UsedMap> {
-    let ranges = |key: &str| -> Option<Vec<(u64, u64)>> {
-        used[key]
-            .as_array()?
-            .iter()
-            .map(|pair| Some((pair[0].as_u64()?, pair[1].as_u64()?)))
-            .collect()
-    };
-    Some(UsedMap {
-        image_len: std::fs::metadata(image).ok()?.len(),
-        data: ranges("data")?,
-        table: ranges("table")?,
-        partitions: Vec::new(),
-    })
 }
 
 fn resolve_jobs(cache: &BaseCache, args: &FlashArgs, system: &System) -> Result<Vec<Job>> {
@@ -151,29 +118,11 @@ fn resolve_jobs(cache: &BaseCache, args: &FlashArgs, system: &System) -> Result<
             .collect();
         (images, devices)
     };
-    let mut seen = Vec::new();
-    let mut jobs = Vec::new();
-    for ((label, image, map), device) in images.into_iter().zip(devices) {
-        let canonical = std::fs::canonicalize(device).unwrap_or_else(|_| device.clone());
-        if seen.contains(&canonical) {
-            return Err(BadInput(format!("{} is named twice", device.display())).into());
-        }
-        seen.push(canonical);
-        let target = flash::inspect(system, device)
-            .map_err(|e| BadInput(format!("{}: {e}", device.display())))?;
-        jobs.push(Job {
-            label,
-            image,
-            map,
-            target,
-        });
-    }
-    Ok(jobs)
+    flash::pair(images, devices, system).map_err(|e| BadInput(e.to_string()).into())
 }
 
 /// Lists each target; refuses (exit 2, nothing written) if any must not be written.
 pub fn check_targets(jobs: &[Job], force: bool) -> Result<()> {
-    let mut refused = Vec::new();
     eprintln!("targets:");
     for job in jobs {
         let t = &job.target;
@@ -190,12 +139,10 @@ pub fn check_targets(jobs: &[Job], force: bool) -> Result<()> {
                 format!(" serial {}", t.serial)
             },
             job.label,
-            bytes(job.map.data_bytes() + job.map.table_bytes()),
+            bytes(job.bytes()),
         );
-        for why in flash::refusals(t, job.map.image_len, force) {
-            refused.push(format!("{}: {why}", t.path.display()));
-        }
     }
+    let refused = flash::refused(jobs, force);
     if refused.is_empty() {
         Ok(())
     } else {
@@ -209,22 +156,30 @@ pub fn check_targets(jobs: &[Job], force: bool) -> Result<()> {
 
 /// Asks before destroying what the cards hold; without a terminal only --yes says yes.
 pub fn confirm(jobs: &[Job], yes: bool) -> Result<()> {
+    let targets: Vec<String> = jobs
+        .iter()
+        .map(|j| j.target.path.display().to_string())
+        .collect();
+    ask(
+        yes,
+        &format!(
+            "Everything on {} will be lost. Type yes to write: ",
+            targets.join(", ")
+        ),
+        "not confirmed: standard input is not a terminal, so nobody can answer; pass --yes to write",
+    )
+}
+
+/// `question` at the terminal, going on only at "yes"; `no_terminal` is the refusal when
+/// nobody can answer. --yes (`yes`) answers for the user.
+pub fn ask(yes: bool, question: &str, no_terminal: &str) -> Result<()> {
     if yes {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(BadInput(
-            "not confirmed: standard input is not a terminal, so nobody can answer; pass --yes to write".into(),
-        )
-        .into());
+        return Err(BadInput(no_terminal.into()).into());
     }
-    eprint!(
-        "Everything on {} will be lost. Type yes to write: ",
-        jobs.iter()
-            .map(|j| j.target.path.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    eprint!("{question}");
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     if answer.trim() == "yes" {
@@ -234,7 +189,7 @@ pub fn confirm(jobs: &[Job], yes: bool) -> Result<()> {
     }
 }
 
-/// Every job at once, one thread and one bar each, plus a total.
+/// Every job at once (the library's engine), one bar each plus a total on a terminal.
 pub fn write_all(jobs: Vec<Job>, verify: bool) -> Vec<Outcome> {
     let bars = indicatif::MultiProgress::new();
     let style = indicatif::ProgressStyle::with_template(
@@ -243,7 +198,7 @@ pub fn write_all(jobs: Vec<Job>, verify: bool) -> Vec<Outcome> {
     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     let grand: u64 = jobs
         .iter()
-        .map(|j| (j.map.data_bytes() + j.map.table_bytes()) * if verify { 2 } else { 1 })
+        .map(|j| j.bytes() * if verify { 2 } else { 1 })
         .sum();
     let total = (jobs.len() > 1).then(|| {
         let bar = bars.add(indicatif::ProgressBar::new(grand));
@@ -252,66 +207,52 @@ pub fn write_all(jobs: Vec<Job>, verify: bool) -> Vec<Outcome> {
         bar.set_message("");
         bar
     });
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .into_iter()
-            .map(|job| {
-                let bar = match &total {
-                    Some(total) => bars.insert_before(total, indicatif::ProgressBar::new(0)),
-                    None => bars.add(indicatif::ProgressBar::new(0)),
-                };
-                bar.set_style(style.clone());
-                bar.set_prefix(format!("{} {}", job.target.path.display(), job.label));
-                let total = total.clone();
-                scope.spawn(move || {
-                    let started = Instant::now();
-                    let mut last_phase = None;
-                    let result = flash::flash(
-                        &job.image,
-                        &job.map,
-                        &job.target.path,
-                        job.target.is_block,
-                        verify,
-                        &mut |phase, done, of| {
-                            if last_phase != Some(phase) {
-                                last_phase = Some(phase);
-                                bar.set_length(of);
-                                bar.set_position(0);
-                                bar.reset_eta();
-                                bar.set_message(match phase {
-                                    Phase::Writing => "writing",
-                                    Phase::Verifying => "verifying",
-                                });
-                            }
-                            if let Some(total) = &total {
-                                let before = bar.position();
-                                total.inc(done.saturating_sub(before));
-                            }
-                            bar.set_position(done);
-                        },
-                    );
-                    match &result {
-                        Ok(_) => bar.finish_with_message("done"),
-                        Err(_) => bar.abandon_with_message("FAILED"),
-                    }
-                    Outcome {
-                        label: job.label,
-                        target: job.target.path,
-                        result,
-                        seconds: started.elapsed().as_secs_f64(),
-                    }
-                })
-            })
-            .collect();
-        let outcomes = handles
-            .into_iter()
-            .map(|h| h.join().expect("a flash worker panicked"))
-            .collect();
-        if let Some(total) = &total {
-            total.finish_and_clear();
+    let per_job: Vec<indicatif::ProgressBar> = jobs
+        .iter()
+        .map(|job| {
+            let bar = match &total {
+                Some(total) => bars.insert_before(total, indicatif::ProgressBar::new(0)),
+                None => bars.add(indicatif::ProgressBar::new(0)),
+            };
+            bar.set_style(style.clone());
+            bar.set_prefix(format!("{} {}", job.target.path.display(), job.label));
+            bar
+        })
+        .collect();
+    let phases = std::sync::Mutex::new(vec![None; jobs.len()]);
+    let outcomes = flash::write_all(jobs, verify, &|progress| match progress {
+        Progress::Step {
+            job,
+            phase,
+            done,
+            of,
+        } => {
+            let bar = &per_job[job];
+            let mut phases = phases.lock().unwrap_or_else(|p| p.into_inner());
+            if phases[job] != Some(phase) {
+                phases[job] = Some(phase);
+                bar.set_length(of);
+                bar.set_position(0);
+                bar.reset_eta();
+                bar.set_message(match phase {
+                    Phase::Writing => "writing",
+                    Phase::Verifying => "verifying",
+                });
+            }
+            if let Some(total) = &total {
+                total.inc(done.saturating_sub(bar.position()));
+            }
+            bar.set_position(done);
         }
-        outcomes
-    })
+        Progress::Done { job, result } => match result {
+            Ok(_) => per_job[job].finish_with_message("done"),
+            Err(_) => per_job[job].abandon_with_message("FAILED"),
+        },
+    });
+    if let Some(total) = &total {
+        total.finish_and_clear();
+    }
+    outcomes
 }
 
 /// The table (or JSON) of outcomes; an error when any card failed.

@@ -2,14 +2,13 @@
 //! disk that gains one), checks each like any target, writes the next node onto it, and says
 //! which label to write on the card. Stops when every node has its card.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use imager::flash::{self, System};
 use imager::source::BaseCache;
 
-use super::flash::{baked_nodes, report, write_all, Job, POLL};
+use super::flash::{ask, baked_nodes, report, write_all, Job, POLL};
 use crate::cli::FlashArgs;
 use crate::exit::BadInput;
 use crate::render::bytes;
@@ -23,20 +22,11 @@ pub fn run(cache: &BaseCache, args: &FlashArgs) -> Result<()> {
         return Err(BadInput("--watch finds the cards itself: give no device".into()).into());
     }
     let nodes = baked_nodes(cache, &config, &args.nodes, args.images.as_deref())?;
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(BadInput(
-                "not confirmed: standard input is not a terminal; pass --yes to overwrite every card inserted".into(),
-            )
-            .into());
-        }
-        eprint!("Every card inserted from now on will be overwritten. Type yes to start: ");
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if answer.trim() != "yes" {
-            return Err(BadInput("not confirmed: nothing was written".into()).into());
-        }
-    }
+    ask(
+        args.yes,
+        "Every card inserted from now on will be overwritten. Type yes to start: ",
+        "not confirmed: standard input is not a terminal; pass --yes to overwrite every card inserted",
+    )?;
     let system = System::default();
     // Devices that hold a medium now are not cards for us: only what appears later is.
     let mut present = flash::target::with_medium(&system);
