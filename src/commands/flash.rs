@@ -141,6 +141,22 @@ pub fn check_targets(jobs: &[Job], force: bool) -> Result<()> {
             job.label,
             bytes(job.bytes()),
         );
+        // As bmaptool says what it skips: per partition, and on whose word.
+        for part in &job.map.partitions {
+            eprintln!(
+                "    partition {} ({}, {}): writes {}, skips {} {}",
+                part.number,
+                part.filesystem,
+                bytes(part.size),
+                bytes(part.used),
+                bytes(part.size.saturating_sub(part.used)),
+                if part.filesystem == "unknown" {
+                    "(not a filesystem piimage reads: written whole)"
+                } else {
+                    "its filesystem marks free"
+                }
+            );
+        }
     }
     let refused = flash::refused(jobs, force);
     if refused.is_empty() {
