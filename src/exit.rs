@@ -31,6 +31,13 @@ fn classify(err: &anyhow::Error) -> u8 {
                 INFRASTRUCTURE
             };
         }
+        if let Some(e) = cause.downcast_ref::<base::Error>() {
+            return if e.is_bad_input() {
+                BAD_INPUT
+            } else {
+                INFRASTRUCTURE
+            };
+        }
         if cause.downcast_ref::<BadInput>().is_some() {
             return BAD_INPUT;
         }

@@ -140,14 +140,14 @@ fn builtin_base_reassembles_to_the_same_bytes() {
     let tarball = image.parent().unwrap().join("rootfs.tar");
     let dir = tempfile::tempdir().unwrap();
     let again = dir.path().join("again.img");
-    imager::base::build::reassemble(
-        imager::base::Recipe::by_name("debian-bookworm-arm64").unwrap(),
+    ::base::build::reassemble(
+        ::base::Recipe::by_name("debian-bookworm-arm64").unwrap(),
         &tarball,
         &again,
         manifest["source_date_epoch"].as_i64().unwrap(),
     )
     .unwrap();
-    let facts = imager::base::build::image_facts(&again).unwrap();
+    let facts = ::base::build::image_facts(&again).unwrap();
     assert_eq!(facts.sha256, manifest["image"]["sha256"].as_str().unwrap());
 }
 

@@ -68,21 +68,6 @@ pub enum Error {
 
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
-
-    /// The machine lacks what a command needs (the list in scripts/requirements.txt).
-    #[error(transparent)]
-    Host(#[from] host::PreflightError),
-
-    #[error("cannot read the Debian mirror's indexes: {detail}")]
-    Mirror { detail: String },
-
-    #[error("the base build's {stage} stage failed ({status}); full log: {}\n{tail}", log.display())]
-    BuildFailed {
-        stage: String,
-        status: String,
-        log: PathBuf,
-        tail: String,
-    },
 }
 
 impl Error {
@@ -109,9 +94,7 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Io { .. }
-            | Error::Host(_)
-            | Error::Mirror { .. }
-            | Error::BuildFailed { .. } => false,
+ => false,
             Error::Op { error, .. } | Error::Node { error, .. } => error.is_bad_input(),
             _ => true,
         }

@@ -2,8 +2,10 @@
 //! their partition tables, and edit their FAT boot and ext4 root filesystems in user space
 //! (no root, no mount, no loop device) through a copy-on-write view of the base.
 
+#![deny(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod bake;
-pub mod base;
 pub mod bootfiles;
 pub mod clock;
 pub mod cow;
@@ -11,7 +13,6 @@ pub mod digest;
 pub mod disk;
 pub mod error;
 pub mod fileop;
-pub mod flash;
 pub mod flavour;
 pub mod fs;
 pub mod image;

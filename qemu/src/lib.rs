@@ -2,6 +2,9 @@
 //! the kernel and initramfs from its own boot partition, its serial console captured line by
 //! line. The scenario runner, networks and faults build on this.
 
+#![deny(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod console;
 pub mod machine;
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use imager::base::{self, build, Entry, Options, Recipe, Store};
+use ::base::{self, build, Entry, Options, Recipe, Store};
 use imager::source::BaseCache;
 
 use crate::cli::{BaseBuildArgs, BaseCommand, BaseListArgs};

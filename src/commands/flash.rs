@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
-pub use imager::flash::Job;
-use imager::flash::{self, Outcome, Phase, Progress, System};
+pub use ::flash::Job;
+use ::flash::{self, Outcome, Phase, Progress, System};
 use imager::source::BaseCache;
 use imager::usedmap::{used_map, UsedMap};
 use serde_json::json;

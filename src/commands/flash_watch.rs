@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use imager::flash::{self, System};
+use ::flash::{self, System};
 use imager::source::BaseCache;
 
 use super::flash::{ask, baked_nodes, report, write_all, Job, POLL};

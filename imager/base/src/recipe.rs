@@ -126,7 +126,7 @@ mod tests {
     fn embedded_files_match_the_recipe_folder() {
         for recipe in RECIPES {
             let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../fixtures/base")
+                .join("../../fixtures/base")
                 .join(recipe.name);
             let mut on_disk = Vec::new();
             let mut stack = vec![root.clone()];

@@ -1,10 +1,15 @@
 //! piimage's built-in bases: Debian arm64 images for Raspberry Pi built from a recipe in
 //! `fixtures/base/` with mmdebstrap, reproducibly, and kept in the cache by content hash.
 
+#![deny(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod build;
+pub mod error;
 pub mod recipe;
 pub mod store;
 
+pub use error::{Error, Result};
 pub use build::{Event, Options};
 pub use recipe::Recipe;
 pub use store::{Entry, Manifest, Store};

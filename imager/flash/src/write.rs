@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::usedmap::{UsedMap, ALIGN};
+use imager::usedmap::{UsedMap, ALIGN};
 
 /// The unit of I/O and of verification.
 pub const BLOCK: usize = 4 << 20;

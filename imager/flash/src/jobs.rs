@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::target::{refusals, Target};
 use super::write::{flash, FlashError, Phase, Report};
-use crate::usedmap::UsedMap;
+use imager::usedmap::UsedMap;
 
 /// One image onto one target.
 #[derive(Debug, Clone)]

@@ -247,7 +247,7 @@ fn run_logged(
 pub fn image_facts(path: &Path) -> Result<ImageFacts> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let size_bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let data_bytes = crate::sparse::data_extents(&file, size_bytes)
+    let data_bytes = imager::sparse::data_extents(&file, size_bytes)
         .map_err(|e| Error::io(path, e))?
         .iter()
         .map(|(start, end)| end - start)

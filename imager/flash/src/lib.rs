@@ -2,6 +2,9 @@
 //! the ranges of the used map, the partition table last, and reads everything back; `jobs`
 //! runs many cards at once, each to its own outcome.
 
+#![deny(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod jobs;
 pub mod target;
 pub mod write;

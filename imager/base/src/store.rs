@@ -185,7 +185,7 @@ pub fn parse_packages(text: &str) -> Vec<Package> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base::recipe::DEBIAN_BOOKWORM_ARM64;
+    use crate::recipe::DEBIAN_BOOKWORM_ARM64;
 
     fn manifest(key: &str, finished: u64, recipe_sha256: String) -> Manifest {
         Manifest {
