@@ -93,8 +93,7 @@ impl Error {
     /// True when the user's input is at fault (exit 2); false when the machine is (exit 3).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Io { .. }
- => false,
+            Error::Io { .. } => false,
             Error::Op { error, .. } | Error::Node { error, .. } => error.is_bad_input(),
             _ => true,
         }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use ::base::{self, build, Entry, Options, Recipe, Store};
+use anyhow::{Context, Result};
 use imager::source::BaseCache;
 
 use crate::cli::{BaseBuildArgs, BaseCommand, BaseListArgs};

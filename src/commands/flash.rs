@@ -6,9 +6,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Result;
 pub use ::flash::Job;
 use ::flash::{self, Outcome, Phase, Progress, System};
+use anyhow::Result;
 use imager::source::BaseCache;
 use imager::usedmap::{used_map, UsedMap};
 use serde_json::json;

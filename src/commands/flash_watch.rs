@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
 use ::flash::{self, System};
+use anyhow::Result;
 use imager::source::BaseCache;
 
 use super::flash::{ask, baked_nodes, report, write_all, Job, POLL};

@@ -9,8 +9,8 @@ pub mod error;
 pub mod recipe;
 pub mod store;
 
-pub use error::{Error, Result};
 pub use build::{Event, Options};
+pub use error::{Error, Result};
 pub use recipe::Recipe;
 pub use store::{Entry, Manifest, Store};
 

@@ -8,6 +8,14 @@ use crate::error::{Error, Result};
 
 const TEMPLATES: &[(&str, &str)] = &[
     (
+        "hostname/hostname",
+        include_str!("../../../overlays/hostname/hostname"),
+    ),
+    (
+        "docker/hosts.conf",
+        include_str!("../../../overlays/docker/hosts.conf"),
+    ),
+    (
         "hostname/hosts",
         include_str!("../../../overlays/hostname/hosts"),
     ),

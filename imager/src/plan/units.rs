@@ -1,6 +1,21 @@
-//! `systemctl enable` without systemd: the symlinks its `[Install]` section asks for.
+//! systemd units: the inventory's own (`units:`, written to `/etc/systemd/system/`), and
+//! `systemctl enable` without systemd: the symlinks a unit's `[Install]` section asks for.
 
+use super::{root_file, Context};
 use crate::fileop::{FileOp, Target};
+
+/// The inventory's units, each enabled when asked.
+pub(super) fn ops(cx: &Context) -> Vec<FileOp> {
+    let mut ops = Vec::new();
+    for unit in &cx.node.units {
+        let path = format!("/etc/systemd/system/{}", unit.name);
+        ops.push(root_file(&path, unit.content.clone(), 0o644));
+        if unit.enable {
+            ops.extend(enable(&unit.name, &path, &unit.content));
+        }
+    }
+    ops
+}
 
 /// The enable links for `unit` whose file is at `unit_path` (as the running system sees it).
 pub fn enable(unit: &str, unit_path: &str, unit_text: &str) -> Vec<FileOp> {

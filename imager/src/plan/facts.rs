@@ -1,0 +1,89 @@
+//! What a plan needs to know about the base, read once from the image.
+
+use crate::error::{Error, Result};
+use crate::fileop::Target;
+use crate::flavour::{self, Flavour};
+use crate::fs::Filesystem;
+use crate::image::Image;
+use crate::Epoch;
+
+use super::accounts::Accounts;
+
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub flavour: Option<Flavour>,
+    pub accounts: Accounts,
+    /// Installed units we may enable: (unit name, its path as the system sees it, its text).
+    pub units: Vec<(String, String, String)>,
+    /// The boot partition's cloud-init `user-data`, if the base has one.
+    pub user_data: Option<String>,
+}
+
+const UNIT_DIRS: [&str; 3] = [
+    "/etc/systemd/system",
+    "/lib/systemd/system",
+    "/usr/lib/systemd/system",
+];
+const SERVICES: [&str; 5] = [
+    "ssh.service",
+    "docker.service",
+    "fail2ban.service",
+    "cron.service",
+    "systemd-networkd.service",
+];
+
+impl Facts {
+    /// Reads the facts from the base (read-only visits). A root without `/etc/passwd` or
+    /// `/etc/group` is not a system bake can add users to: an error naming the image.
+    pub fn read(image: &mut Image) -> Result<Facts> {
+        let epoch = Epoch(0);
+        let user_data = if image.has(Target::Boot) {
+            image.with_fs(Target::Boot, epoch, false, |fs| text(fs, "/user-data"))?
+        } else {
+            None
+        };
+        let source = image.path().display().to_string();
+        image.with_fs(Target::Root, epoch, false, |fs| {
+            let required = |fs: &mut dyn Filesystem, path: &str| {
+                text(fs, path)?.ok_or_else(|| Error::BadImage {
+                    path: source.clone().into(),
+                    reason: format!(
+                        "the root filesystem has no {path}: not a system bake can configure"
+                    ),
+                })
+            };
+            let accounts = Accounts {
+                passwd: required(fs, "/etc/passwd")?,
+                shadow: text(fs, "/etc/shadow")?.unwrap_or_default(),
+                group: required(fs, "/etc/group")?,
+                gshadow: text(fs, "/etc/gshadow")?,
+            };
+            let mut units = Vec::new();
+            for unit in SERVICES {
+                for dir in UNIT_DIRS {
+                    let path = format!("{dir}/{unit}");
+                    if let Some(body) = text(fs, &path)? {
+                        units.push((unit.to_string(), path, body));
+                        break;
+                    }
+                }
+            }
+            Ok(Facts {
+                flavour: Some(flavour::detect_in(fs)?),
+                accounts,
+                units,
+                user_data,
+            })
+        })
+    }
+
+    pub fn unit(&self, name: &str) -> Option<&(String, String, String)> {
+        self.units.iter().find(|(n, _, _)| n == name)
+    }
+}
+
+fn text(fs: &mut dyn Filesystem, path: &str) -> Result<Option<String>> {
+    Ok(fs
+        .read_if_exists(path)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
