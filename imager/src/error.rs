@@ -58,6 +58,21 @@ pub enum Error {
     #[error("{what}: {detail}")]
     Invalid { what: String, detail: String },
 
+    /// A node's plan cannot be made on this base (it lacks a unit the node enables, say).
+    #[error("{}: node {node}: {error}", inventory.display())]
+    Plan {
+        inventory: PathBuf,
+        node: String,
+        error: Box<Error>,
+    },
+
+    #[error("{}: no node `{node}` (nodes: {})", inventory.display(), known.join(", "))]
+    NoSuchNode {
+        inventory: PathBuf,
+        node: String,
+        known: Vec<String>,
+    },
+
     /// Baking one node failed; the cause follows.
     #[error("node {node}")]
     Node {

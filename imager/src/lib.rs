@@ -22,6 +22,7 @@ pub mod listing;
 pub mod manifest;
 pub mod pki;
 pub mod plan;
+pub mod prepare;
 pub mod probe;
 pub mod secret;
 pub mod source;

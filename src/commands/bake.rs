@@ -45,7 +45,7 @@ pub fn out_dir(config: &Path, output: Option<&Path>) -> PathBuf {
 /// Bakes the prepared nodes into `out` with the library's engine, a progress bar on a
 /// terminal. With `only_stale`, nodes already baked from the same inputs are skipped.
 pub fn bake(
-    prepared: &super::prepare::Prepared,
+    prepared: &imager::prepare::Prepared,
     config: &Path,
     out: &Path,
     sha256: bool,

@@ -1,5 +1,13 @@
 //! Debian: piimage's built-in base (systemd-networkd, journal only) and plain Debian images
 //! (whatever network stack they carry).
+//!
+//! Where bake's features land here (the module in `plan/` that writes each): the static
+//! address as a networkd unit `/etc/systemd/network/10-piimage-IFACE.network` with networkd
+//! enabled (built-in base; Debian with networkd config), or `/etc/network/interfaces.d/IFACE`
+//! (Debian with ifupdown), both in `network.rs`; fail2ban with backend `systemd` on the
+//! built-in base (journal only); everything else at the same paths as on every flavour
+//! (`hostname.rs`, `users.rs`, `ssh.rs`, `docker.rs`, `cron.rs`, `files.rs`, `units.rs`,
+//! `boot.rs`).
 
 use super::{Evidence, Flavour, FlavourId, NetworkStack};
 

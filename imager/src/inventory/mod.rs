@@ -1,12 +1,15 @@
 //! The inventory: one file that says which base image to use and how every node differs.
-//! Loading it parses (unknown keys are errors), merges `defaults:` into each node and checks
-//! everything a bake will rely on, so that a bad inventory fails before any output exists.
+//! Loading it parses (unknown keys are errors), merges `defaults:` into each node (merge.rs),
+//! checks everything a bake will rely on (check/, one module per feature), then reads what it
+//! names on disk (sources.rs), so that a bad inventory fails before any output exists.
 //! Every error names the file, the line and column, and the node.
 
+mod check;
 mod locate;
+mod merge;
 mod model;
 mod nodes;
-mod validate;
+mod sources;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -83,10 +86,14 @@ impl Inventory {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        Inventory::parse(path, &text)
+        let mut inventory = Inventory::parse(path, &text)?;
+        sources::read(&mut inventory, &text)?;
+        Ok(inventory)
     }
 
-    /// Checks inventory `text` as if read from `path` (relative bases resolve beside it).
+    /// Checks inventory `text` as if read from `path` (relative bases resolve beside it),
+    /// reading nothing from disk: the base image is not opened and `files:` sources are not
+    /// read (`load` does both).
     pub fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError> {
         let raw: InventoryFile = serde_yaml_ng::from_str(text).map_err(|e| {
             let (place, message) = crate::yaml_error::describe(&e);
@@ -97,7 +104,7 @@ impl Inventory {
                 message,
             }
         })?;
-        validate::check(path, text, raw)
+        check::check(path, text, raw)
     }
 }
 

@@ -1,0 +1,43 @@
+//! `defaults:` merged into each node: a node's own setting wins, per key; labels, network
+//! fields and Docker daemon options merge one level down. No checks here (check/ does them).
+
+use super::model::{Network, Settings};
+
+/// A node's own settings over the defaults: per key, with labels, network fields and Docker
+/// daemon options merged one level down.
+pub(super) fn merge(defaults: &Settings, own: &Settings) -> Settings {
+    let mut labels = defaults.labels.clone();
+    labels.extend(own.labels.clone());
+    let network = match (&defaults.network, &own.network) {
+        (Some(d), Some(o)) => Some(Network {
+            interface: o.interface.clone().or_else(|| d.interface.clone()),
+            prefix: o.prefix.or(d.prefix),
+            gateway: o.gateway.clone().or_else(|| d.gateway.clone()),
+            dns: o.dns.clone().or_else(|| d.dns.clone()),
+        }),
+        (d, o) => o.clone().or_else(|| d.clone()),
+    };
+    let docker = match (&defaults.docker, &own.docker) {
+        (Some(d), Some(o)) => {
+            let mut merged = d.clone();
+            merged.daemon.extend(o.daemon.clone());
+            merged.tcp = o.tcp.clone().or_else(|| d.tcp.clone());
+            Some(merged)
+        }
+        (d, o) => o.clone().or_else(|| d.clone()),
+    };
+    Settings {
+        address: own.address.clone(),
+        role: own.role.clone(),
+        labels,
+        network,
+        users: own.users.clone().or_else(|| defaults.users.clone()),
+        ssh: own.ssh.clone().or_else(|| defaults.ssh.clone()),
+        docker,
+        fail2ban: own.fail2ban.clone().or_else(|| defaults.fail2ban.clone()),
+        cron: own.cron.clone().or_else(|| defaults.cron.clone()),
+        files: own.files.clone().or_else(|| defaults.files.clone()),
+        boot: own.boot.clone().or_else(|| defaults.boot.clone()),
+        units: own.units.clone().or_else(|| defaults.units.clone()),
+    }
+}

@@ -1,0 +1,119 @@
+//! What `plan`, `bake`, `flash` and the test harness share before anything is written: the
+//! checked inventory's selected nodes, the base read once, the cluster secret, and each
+//! node's file operations. The caller resolves the base to a raw image (decompressing it, or
+//! building a built-in one) and decides how to show the warnings.
+
+use std::path::{Path, PathBuf};
+
+use crate::inventory::{Inventory, NodeSpec};
+use crate::plan::{self, Facts};
+use crate::secret::ClusterSecret;
+use crate::{Epoch, Error, FileOp, Image, Result};
+
+pub struct Prepared {
+    pub inventory: Inventory,
+    pub secret: ClusterSecret,
+    /// The raw (decompressed) base image.
+    pub base: PathBuf,
+    pub facts: Facts,
+    pub epoch: Epoch,
+    /// Each selected node with its file operations, in inventory order.
+    pub plans: Vec<(NodeSpec, Vec<FileOp>)>,
+    /// What the user should hear, already worded (a new cluster secret, plaintext passwords,
+    /// Docker without TLS).
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// The cluster secret did not exist and was made here.
+    MadeSecret(PathBuf),
+    /// Something the inventory allows but should not be left so; said loudly.
+    Risk(String),
+}
+
+/// The nodes named in `names` (all when empty), planned against the raw base image `base`.
+/// `epoch` overrides the base's own last write as the time stamped on every file.
+pub fn prepare(
+    inventory: Inventory,
+    names: &[String],
+    base: &Path,
+    epoch: Option<Epoch>,
+) -> Result<Prepared> {
+    let config = inventory.file.clone();
+    let nodes = selected(&inventory, names)?;
+    let mut image = Image::open(base)?;
+    let facts = Facts::read(&mut image)?;
+    let epoch = epoch.unwrap_or_else(|| image.default_epoch());
+    let secret_path = ClusterSecret::path_for(&config);
+    let (secret, made) = ClusterSecret::load_or_create(&secret_path)?;
+    let mut warnings = Vec::new();
+    if made {
+        warnings.push(Warning::MadeSecret(secret_path));
+    }
+    for node in &nodes {
+        for user in node.users.iter().filter(|u| u.plaintext_password.is_some()) {
+            warnings.push(Warning::Risk(format!(
+                "warning: {}: node {}: user {} has a plaintext password; it is baked hashed, but anyone who can read the inventory can read it (prefer password_hash)",
+                config.display(),
+                node.name,
+                user.name
+            )));
+        }
+    }
+    for node in nodes.iter().filter(|n| {
+        n.docker
+            .as_ref()
+            .and_then(|d| d.tcp.as_ref())
+            .is_some_and(|t| t.insecure_plaintext)
+    }) {
+        warnings.push(Warning::Risk(format!(
+            "WARNING: {}: node {}: Docker listens on plain TCP without TLS: anyone who can reach that port controls the node. Remove insecure_plaintext to get TLS from the cluster CA.",
+            config.display(),
+            node.name
+        )));
+    }
+    let mut plans = Vec::new();
+    for node in nodes {
+        let ops = plan::plan(&inventory.nodes, &node, &facts, epoch, &secret).map_err(|e| {
+            Error::Plan {
+                inventory: config.clone(),
+                node: node.name.clone(),
+                error: Box::new(e),
+            }
+        })?;
+        plans.push((node, ops));
+    }
+    Ok(Prepared {
+        inventory,
+        secret,
+        base: base.to_path_buf(),
+        facts,
+        epoch,
+        plans,
+        warnings,
+    })
+}
+
+/// The nodes named (all when none), each checked to exist: cheap, so callers may ask before
+/// resolving the base.
+pub fn selected(inventory: &Inventory, names: &[String]) -> Result<Vec<NodeSpec>> {
+    if names.is_empty() {
+        return Ok(inventory.nodes.clone());
+    }
+    names
+        .iter()
+        .map(|name| {
+            inventory
+                .nodes
+                .iter()
+                .find(|n| &n.name == name)
+                .cloned()
+                .ok_or_else(|| Error::NoSuchNode {
+                    inventory: inventory.file.clone(),
+                    node: name.clone(),
+                    known: inventory.nodes.iter().map(|n| n.name.clone()).collect(),
+                })
+        })
+        .collect()
+}
