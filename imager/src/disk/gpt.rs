@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
-
 use super::{NewPartition, Partition, PartitionKind, PartitionTable, Scheme, SECTOR};
 use crate::cow::CowDisk;
 use crate::error::{Error, Result};
@@ -55,14 +53,9 @@ fn type_name(t: &gpt::partition_types::Type) -> &'static str {
 }
 
 /// The GUID of partition `number` of the disk `disk_guid`: fixed, distinct, no randomness.
+/// A name-based (version 5) UUID with the disk's GUID as its namespace.
 pub fn partition_guid(disk_guid: uuid::Uuid, number: u32) -> uuid::Uuid {
-    let digest = Sha256::new()
-        .chain_update(disk_guid.as_bytes())
-        .chain_update(number.to_le_bytes())
-        .finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
+    uuid::Uuid::new_v5(&disk_guid, &number.to_le_bytes())
 }
 
 /// Writes a GPT (and its protective MBR) with the given disk GUID.

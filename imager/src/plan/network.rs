@@ -67,18 +67,9 @@ pub(super) fn ops(cx: &Context) -> Result<Vec<FileOp>> {
     })
 }
 
-/// A NetworkManager connection UUID that is the same for the same node and interface.
+/// A NetworkManager connection UUID that is the same for the same node and interface: a
+/// name-based (version 5) UUID in piimage's own namespace.
 fn connection_uuid(node: &str, interface: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::new()
-        .chain_update(b"piimage-nm\0")
-        .chain_update(node)
-        .chain_update(b"\0")
-        .chain_update(interface)
-        .finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    let namespace = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"piimage networkmanager");
+    uuid::Uuid::new_v5(&namespace, format!("{node}\0{interface}").as_bytes()).to_string()
 }
