@@ -98,6 +98,8 @@ fn main() {
         network: Vec::new(),
         disk_size: None,
         work_dir: scratch.path().join("qemu"),
+        socket_dir: None,
+        allow_reboot: false,
     })
     .expect("qemu");
     let first_line = |l: &str| l.contains("Booting Linux") || l.contains("Linux version");

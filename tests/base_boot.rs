@@ -190,6 +190,8 @@ fn baked_node_on_the_builtin_base_boots_with_its_services_active() {
         // A card 1 GiB larger than the image: the root partition must grow into it.
         disk_size: Some(std::fs::metadata(&image).unwrap().len() + (1 << 30)),
         work_dir: dir.path().join("qemu"),
+        socket_dir: None,
+        allow_reboot: false,
     })
     .unwrap();
     let result = machine.wait_for("the probe's report", Duration::from_secs(900), &|l| {

@@ -5,8 +5,13 @@
 #![deny(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod cluster;
 pub mod console;
+pub mod control;
+pub mod guest;
 pub mod machine;
+pub mod qmp;
+pub mod switch;
 
 pub use console::Console;
 pub use machine::{Machine, MachineSpec};
@@ -24,6 +29,14 @@ pub enum Error {
     },
     #[error("{program} failed: {detail}")]
     Command { program: String, detail: String },
+    #[error("{image}: {detail}")]
+    Image { image: String, detail: String },
+    #[error("QMP: {0}")]
+    Qmp(String),
+    #[error("control channel: {0}")]
+    Control(String),
+    #[error("no answer from the node within {seconds} s (is it paused, or hung?)")]
+    NoAnswer { seconds: u64 },
     #[error(
         "timed out after {seconds} s waiting for {waiting_for}; the console's last lines:\n{tail}"
     )]

@@ -3,6 +3,7 @@
 //! image itself stays untouched: the machine writes to a qcow2 overlay.
 
 use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,11 +29,34 @@ pub struct MachineSpec {
     pub disk_size: Option<u64>,
     /// Where the overlay and console log go.
     pub work_dir: PathBuf,
+    /// Where the QMP and control sockets go (a short path: unix sockets allow 107 bytes);
+    /// without it the machine has neither.
+    pub socket_dir: Option<PathBuf>,
+    /// Let the guest reboot in place (else QEMU exits when the guest reboots).
+    pub allow_reboot: bool,
+}
+
+impl MachineSpec {
+    pub fn qmp_socket(&self) -> Option<PathBuf> {
+        self.socket_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.qmp", self.name)))
+    }
+
+    pub fn control_socket(&self) -> Option<PathBuf> {
+        self.socket_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.ctl", self.name)))
+    }
+
+    pub fn overlay(&self) -> PathBuf {
+        self.work_dir.join(format!("{}.qcow2", self.name))
+    }
 }
 
 pub struct Machine {
     pub spec: MachineSpec,
-    child: Child,
+    child: Option<Child>,
     pub console: Console,
     pub started: Instant,
 }
@@ -44,40 +68,56 @@ pub fn virt_cmdline(cmdline_txt: &str) -> String {
     format!("{} console=ttyAMA0,115200", kept.join(" "))
 }
 
+fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.to_string();
+    move |error| Error::Io { what, error }
+}
+
 impl Machine {
+    /// A new copy-on-write overlay over the image, and the machine started on it.
     pub fn launch(spec: MachineSpec) -> Result<Machine> {
         host::preflight(host::Need::Test, &spec.work_dir)?;
-        std::fs::create_dir_all(&spec.work_dir).map_err(|error| Error::Io {
-            what: spec.work_dir.display().to_string(),
-            error,
-        })?;
-        let overlay = spec.work_dir.join(format!("{}.qcow2", spec.name));
+        std::fs::create_dir_all(&spec.work_dir).map_err(io(spec.work_dir.display()))?;
+        let overlay = spec.overlay();
         let _ = std::fs::remove_file(&overlay);
-        let image = std::fs::canonicalize(&spec.image).map_err(|error| Error::Io {
-            what: spec.image.display().to_string(),
-            error,
-        })?;
+        let image = std::fs::canonicalize(&spec.image).map_err(io(spec.image.display()))?;
         let out = Command::new("qemu-img")
             .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
             .arg(&image)
             .arg(&overlay)
             .args(spec.disk_size.map(|n| n.to_string()))
             .output()
-            .map_err(|error| Error::Io {
-                what: "qemu-img".into(),
-                error,
-            })?;
+            .map_err(io("qemu-img"))?;
         if !out.status.success() {
             return Err(Error::Command {
                 program: "qemu-img create".into(),
                 detail: String::from_utf8_lossy(&out.stderr).trim().into(),
             });
         }
+        let _ = std::fs::remove_file(spec.work_dir.join(format!("{}.console.log", spec.name)));
+        let mut machine = Machine {
+            spec,
+            child: None,
+            console: Console::default(),
+            started: Instant::now(),
+        };
+        machine.start()?;
+        Ok(machine)
+    }
+
+    /// Starts QEMU on the existing overlay (again, after a crash or a shutdown); the console
+    /// log goes on where it stopped.
+    pub fn start(&mut self) -> Result<()> {
+        if self.is_running() {
+            return Ok(());
+        }
+        let spec = &self.spec;
         let log_path = spec.work_dir.join(format!("{}.console.log", spec.name));
-        let log = std::fs::File::create(&log_path).map_err(|error| Error::Io {
-            what: log_path.display().to_string(),
-            error,
-        })?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io(log_path.display()))?;
         let mut cmd = Command::new(QEMU);
         // cortex-a72 is the Pi 4's core; `max` would also emulate pointer authentication,
         // which costs much under TCG and no Pi has.
@@ -96,7 +136,7 @@ impl Machine {
             &spec.memory_mib.to_string(),
         ])
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
-        .arg("-no-reboot")
+        .args((!spec.allow_reboot).then_some("-no-reboot"))
         .arg("-kernel")
         .arg(&spec.kernel)
         .arg("-initrd")
@@ -105,7 +145,7 @@ impl Machine {
         .arg("-drive")
         .arg(format!(
             "file={},format=qcow2,if=virtio,cache=unsafe",
-            overlay.display()
+            spec.overlay().display()
         ))
         .args(["-device", "virtio-rng-pci"]);
         if spec.network.is_empty() {
@@ -118,29 +158,77 @@ impl Machine {
         } else {
             cmd.args(&spec.network);
         }
+        if let (Some(qmp), Some(ctl)) = (spec.qmp_socket(), spec.control_socket()) {
+            let _ = std::fs::remove_file(&qmp);
+            let _ = std::fs::remove_file(&ctl);
+            cmd.arg("-qmp")
+                .arg(format!("unix:{},server=on,wait=off", qmp.display()))
+                .arg("-chardev")
+                .arg(format!("socket,id=ctl,path={},server=on,wait=off", ctl.display()))
+                .args(["-device", "virtio-serial-pci"])
+                .args(["-device", "virtserialport,chardev=ctl,name=piimage.control"]);
+        }
         let stderr_path = spec.work_dir.join(format!("{}.qemu.log", spec.name));
-        let stderr = std::fs::File::create(&stderr_path).map_err(|error| Error::Io {
-            what: stderr_path.display().to_string(),
-            error,
-        })?;
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)
+            .map_err(io(stderr_path.display()))?;
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));
-        let mut child = cmd.spawn().map_err(|error| Error::Io {
-            what: QEMU.into(),
-            error,
-        })?;
+        // QEMU dies with us, however we end (a kill -9 of piimage included).
+        // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(io(QEMU))?;
         let stdout = child.stdout.take().ok_or_else(|| Error::Command {
             program: QEMU.into(),
             detail: "no console pipe".into(),
         })?;
-        let console = Console::spawn(stdout, Some(log));
-        Ok(Machine {
-            spec,
-            child,
-            console,
-            started: Instant::now(),
-        })
+        self.console = Console::spawn(stdout, Some(log));
+        self.child = Some(child);
+        self.started = Instant::now();
+        Ok(())
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Power loss: QEMU is killed, nothing in the guest runs again until `start`.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits for QEMU to exit by itself (a guest poweroff), up to `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if !self.is_running() {
+                self.child = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// The QEMU process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Waits for a console line; on timeout or exit, the error carries the console's tail.
@@ -158,11 +246,13 @@ impl Machine {
                 tail: self.console.tail(40),
             }),
             Err(WaitEnd::Closed) => {
-                let mut status = self
-                    .child
-                    .wait()
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|e| e.to_string());
+                let mut status = match self.child.as_mut() {
+                    Some(child) => child
+                        .wait()
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|e| e.to_string()),
+                    None => "not running".into(),
+                };
                 // QEMU says why it stopped on its stderr, kept beside the console log.
                 let qemu_log = self
                     .spec
@@ -187,13 +277,21 @@ impl Machine {
             .work_dir
             .join(format!("{}.console.log", self.spec.name))
     }
+
+    /// Removes the overlay (the machine must be stopped): what a passing run leaves behind.
+    pub fn remove_overlay(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(self.spec.overlay());
+    }
 }
 
 impl Drop for Machine {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(self.spec.work_dir.join(format!("{}.qcow2", self.spec.name)));
+        self.kill();
+        if let Some(dir) = &self.spec.socket_dir {
+            let _ = std::fs::remove_file(dir.join(format!("{}.qmp", self.spec.name)));
+            let _ = std::fs::remove_file(dir.join(format!("{}.ctl", self.spec.name)));
+        }
     }
 }
 

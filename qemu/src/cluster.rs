@@ -1,0 +1,387 @@
+//! A cluster of emulated nodes on one private segment: what a test author drives, in the
+//! NixOS test driver's words (`start`, `crash`, `shutdown`, `reboot`, `pause`, `resume`,
+//! `execute`, `succeed`, `wait_until_succeeds`), plus the network's faults. Every wait has a
+//! timeout; every node's serial console is in `WORK/NODE.console.log`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::control::{Control, Output};
+use crate::machine::{Machine, MachineSpec};
+use crate::qmp::Qmp;
+use crate::switch::{mac_for, NicPaths, Switch};
+use crate::{Error, Result};
+
+/// A node to boot: its test copy (the baked image plus the harness's guest side).
+#[derive(Debug, Clone)]
+pub struct NodeImage {
+    pub name: String,
+    pub image: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub memory_mib: u32,
+    pub cpus: u32,
+    /// How long a node may take from QEMU's start to `systemctl is-system-running` answering.
+    pub boot_timeout: Duration,
+    /// Overlays, consoles and the segment's capture.
+    pub work_dir: PathBuf,
+    /// The sockets (short paths).
+    pub socket_dir: PathBuf,
+}
+
+impl Default for Options {
+    /// Three nodes on a 2-core, 24 GiB machine; a built-in node is ready in about 90 s when
+    /// three boot together, so ten minutes is a boot that will not finish.
+    fn default() -> Options {
+        Options {
+            memory_mib: 1536,
+            cpus: 2,
+            boot_timeout: Duration::from_secs(600),
+            work_dir: PathBuf::from("."),
+            socket_dir: PathBuf::from("."),
+        }
+    }
+}
+
+struct Node {
+    name: String,
+    spec: MachineSpec,
+    machine: Option<Machine>,
+    control: Option<Control>,
+    qmp: Option<Qmp>,
+}
+
+pub struct Cluster {
+    nodes: Vec<Node>,
+    switch: Switch,
+    options: Options,
+}
+
+/// How long a started node's kernel may take to hand over to init before the next node
+/// starts anyway (boots are staggered: two kernels calibrating their timers at once on two
+/// busy host cores can starve each other).
+const STAGGER_LIMIT: Duration = Duration::from_secs(60);
+
+impl Cluster {
+    /// The nodes' boot files, extracted; the segment up. No node runs yet.
+    pub fn new(images: &[NodeImage], options: Options) -> Result<Cluster> {
+        host::preflight(host::Need::Test, &options.work_dir)?;
+        let names: Vec<String> = images.iter().map(|n| n.name.clone()).collect();
+        let switch = Switch::start(
+            &options.socket_dir,
+            &names,
+            Some(&options.work_dir.join("segment.pcap")),
+        )?;
+        let mut nodes = Vec::new();
+        for image in images {
+            let dir = options.work_dir.join(&image.name);
+            std::fs::create_dir_all(&dir).map_err(|error| Error::Io {
+                what: dir.display().to_string(),
+                error,
+            })?;
+            let boot = imager::bootfiles::extract(&image.image, &dir).map_err(|e| Error::Image {
+                image: image.image.display().to_string(),
+                detail: e.to_string(),
+            })?;
+            let initrd = boot.initrd.ok_or_else(|| Error::Image {
+                image: image.image.display().to_string(),
+                detail: "config.txt names no initramfs, which QEMU's direct boot needs".into(),
+            })?;
+            let spec = MachineSpec {
+                name: image.name.clone(),
+                image: image.image.clone(),
+                kernel: boot.kernel,
+                initrd,
+                cmdline: boot.cmdline,
+                memory_mib: options.memory_mib,
+                cpus: options.cpus,
+                network: NicPaths::in_dir(&options.socket_dir, &image.name)
+                    .qemu_args(&mac_for(&image.name)),
+                disk_size: None,
+                work_dir: options.work_dir.clone(),
+                socket_dir: Some(options.socket_dir.clone()),
+                allow_reboot: true,
+            };
+            nodes.push(Node {
+                name: image.name.clone(),
+                spec,
+                machine: None,
+                control: None,
+                qmp: None,
+            });
+        }
+        Ok(Cluster {
+            nodes,
+            switch,
+            options,
+        })
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    fn node(&mut self, name: &str) -> Result<&mut Node> {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .ok_or_else(|| Error::Control(format!("no node {name}")))
+    }
+
+    /// Starts the nodes (staggered), then waits until each one's control shell answers and
+    /// systemd has finished starting it. Returns each node's seconds from its start to ready.
+    pub fn start(&mut self, names: &[String]) -> Result<Vec<(String, f64)>> {
+        let mut started = Vec::new();
+        for name in names {
+            let node = self.node(name)?;
+            let _ = std::fs::remove_file(NicPaths::in_dir(
+                node.spec.socket_dir.as_deref().unwrap_or(Path::new(".")),
+                name,
+            )
+            .qemu);
+            match node.machine.as_mut() {
+                Some(machine) => machine.start()?,
+                None => node.machine = Some(Machine::launch(node.spec.clone())?),
+            }
+            let at = Instant::now();
+            let machine = node.machine.as_mut().ok_or_else(|| Error::Control("not started".into()))?;
+            // Follow the boot on the console: the next node starts once this kernel is done.
+            let _ = machine.console.wait_for(STAGGER_LIMIT, &|l| {
+                l.contains("Run /init as init process") || l.contains("systemd[1]")
+            });
+            started.push((name.clone(), at));
+        }
+        let mut ready = Vec::new();
+        for (name, at) in started {
+            let timeout = self.options.boot_timeout;
+            let node = self.node(&name)?;
+            let machine = node.machine.as_mut().ok_or_else(|| Error::Control("not started".into()))?;
+            let ctl_path = machine
+                .spec
+                .control_socket()
+                .ok_or_else(|| Error::Control("no control socket".into()))?;
+            let control = Control::connect(&ctl_path, Duration::from_secs(10))?;
+            let remaining = timeout.saturating_sub(at.elapsed());
+            if !control.wait_ready(remaining) {
+                return Err(Error::Timeout {
+                    seconds: timeout.as_secs(),
+                    waiting_for: format!("{name}'s control shell (the node did not boot)"),
+                    tail: machine.console.tail(40),
+                });
+            }
+            let qmp_path = machine
+                .spec
+                .qmp_socket()
+                .ok_or_else(|| Error::Control("no QMP socket".into()))?;
+            node.qmp = Some(Qmp::connect(&qmp_path, Duration::from_secs(10))?);
+            let remaining = timeout.saturating_sub(at.elapsed()).max(Duration::from_secs(1));
+            let out = control.run("systemctl is-system-running --wait", remaining)?;
+            node.control = Some(control);
+            if out.exit != 0 && !out.stdout.contains("degraded") {
+                let tail = machine.console.tail(40);
+                return Err(Error::Timeout {
+                    seconds: timeout.as_secs(),
+                    waiting_for: format!(
+                        "{name} to finish starting (systemctl is-system-running: {})",
+                        out.stdout.trim()
+                    ),
+                    tail,
+                });
+            }
+            ready.push((name, at.elapsed().as_secs_f64()));
+        }
+        Ok(ready)
+    }
+
+    /// Runs `command` on the node as root, over the control channel.
+    pub fn execute(&mut self, name: &str, command: &str, timeout: Duration) -> Result<Output> {
+        let node = self.node(name)?;
+        let control = node.control.as_ref().ok_or_else(|| {
+            Error::Control(format!("{name} is not running (boot or start it first)"))
+        })?;
+        control.run(command, timeout)
+    }
+
+    /// `execute` that must exit 0.
+    pub fn succeed(&mut self, name: &str, command: &str, timeout: Duration) -> Result<Output> {
+        let out = self.execute(name, command, timeout)?;
+        if out.exit == 0 {
+            Ok(out)
+        } else {
+            Err(Error::Command {
+                program: format!("{name}: {command}"),
+                detail: format!("exit {}: {}{}", out.exit, out.stdout, out.stderr),
+            })
+        }
+    }
+
+    /// Runs `command` every `interval` until it exits 0, for at most `timeout`.
+    pub fn wait_until_succeeds(
+        &mut self,
+        name: &str,
+        command: &str,
+        timeout: Duration,
+        interval: Duration,
+    ) -> Result<(Output, u32)> {
+        let deadline = Instant::now() + timeout;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let last = self.execute(name, command, left.clamp(Duration::from_secs(1), Duration::from_secs(60)));
+            match last {
+                Ok(out) if out.exit == 0 => return Ok((out, tries)),
+                other => {
+                    if Instant::now() + interval >= deadline {
+                        let detail = match other {
+                            Ok(out) => format!("last exit {}: {}{}", out.exit, out.stdout, out.stderr),
+                            Err(e) => e.to_string(),
+                        };
+                        return Err(Error::Command {
+                            program: format!("{name}: {command} (tried {tries} times for {} s)", timeout.as_secs()),
+                            detail,
+                        });
+                    }
+                    std::thread::sleep(interval);
+                }
+            }
+        }
+    }
+
+    /// Power loss: the node stops at once; its disk keeps what was written.
+    pub fn crash(&mut self, name: &str) -> Result<()> {
+        let node = self.node(name)?;
+        node.control = None;
+        node.qmp = None;
+        if let Some(m) = node.machine.as_mut() {
+            m.kill();
+        }
+        Ok(())
+    }
+
+    /// A clean poweroff from inside the node, waited for.
+    pub fn shutdown(&mut self, name: &str, timeout: Duration) -> Result<()> {
+        let node = self.node(name)?;
+        if let Some(control) = node.control.take() {
+            // The answer may never come: the node goes down.
+            let _ = control.run("systemctl poweroff --no-block", Duration::from_secs(10));
+        }
+        node.qmp = None;
+        let Some(machine) = node.machine.as_mut() else {
+            return Ok(());
+        };
+        if machine.wait_exit(timeout) {
+            Ok(())
+        } else {
+            let tail = machine.console.tail(40);
+            machine.kill();
+            Err(Error::Timeout {
+                seconds: timeout.as_secs(),
+                waiting_for: format!("{name} to power off"),
+                tail,
+            })
+        }
+    }
+
+    /// A clean reboot from inside the node, waited for until it is ready again.
+    pub fn reboot(&mut self, name: &str) -> Result<f64> {
+        let node = self.node(name)?;
+        if let Some(control) = node.control.take() {
+            let _ = control.run("systemctl reboot --no-block", Duration::from_secs(10));
+        }
+        node.qmp = None;
+        // QEMU restarts the guest in place; the control socket stays, the guest's shell
+        // comes back with a new "ready".
+        if let Some(m) = node.machine.as_mut() {
+            let _ = m.console.wait_for(Duration::from_secs(120), &|l| {
+                l.contains("reboot: Restarting system")
+            });
+            // The next start sees a running QEMU and reconnects.
+        }
+        let ready = self.start(&[name.to_string()])?;
+        Ok(ready.first().map_or(0.0, |r| r.1))
+    }
+
+    fn qmp(&mut self, name: &str, command: &str, args: serde_json::Value) -> Result<()> {
+        let node = self.node(name)?;
+        let qmp = node.qmp.as_mut().ok_or_else(|| {
+            Error::Control(format!("{name} is not running (boot or start it first)"))
+        })?;
+        qmp.execute(command, args).map(|_| ())
+    }
+
+    /// The node's vCPUs stop (its clock too); frames for it queue nowhere.
+    pub fn pause(&mut self, name: &str) -> Result<()> {
+        self.qmp(name, "stop", json!({}))
+    }
+
+    pub fn resume(&mut self, name: &str) -> Result<()> {
+        self.qmp(name, "cont", json!({}))
+    }
+
+    /// The node's cable pulled (the guest sees the carrier go) or plugged back.
+    pub fn set_link(&mut self, name: &str, up: bool) -> Result<()> {
+        self.qmp(name, "set_link", json!({ "name": "net0", "up": up }))
+    }
+
+    pub fn partition(&mut self, groups: &[Vec<String>]) -> Result<()> {
+        self.switch.partition(groups)
+    }
+
+    pub fn cut(&mut self, from: &str, to: &str) -> Result<()> {
+        self.switch.cut(from, to)
+    }
+
+    pub fn heal(&mut self) {
+        self.switch.heal()
+    }
+
+    /// The last lines of a node's console, for reports.
+    pub fn console_tail(&self, name: &str, lines: usize) -> String {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .and_then(|n| n.machine.as_ref())
+            .map(|m| m.console.tail(lines))
+            .unwrap_or_default()
+    }
+
+    pub fn console_log(&self, name: &str) -> PathBuf {
+        self.options.work_dir.join(format!("{name}.console.log"))
+    }
+
+    /// QEMU process ids of the running nodes.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.machine.as_ref().and_then(Machine::pid))
+            .collect()
+    }
+
+    /// Stops every node and removes the overlays: what a passing run leaves.
+    pub fn discard(&mut self) {
+        for node in &mut self.nodes {
+            node.control = None;
+            node.qmp = None;
+            if let Some(m) = node.machine.as_mut() {
+                m.remove_overlay();
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.control = None;
+            node.qmp = None;
+            if let Some(m) = node.machine.as_mut() {
+                m.kill();
+            }
+        }
+    }
+}
