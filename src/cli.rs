@@ -83,6 +83,24 @@ Times come from SOURCE_DATE_EPOCH, else the base's last write: same inputs, same
     /// Build or list piimage's built-in bases (Debian arm64 for Raspberry Pi, reproducible).
     #[command(subcommand)]
     Base(BaseCommand),
+    /// Boot the baked cluster in QEMU and run a scenario on it: drive it, break it, report.
+    #[command(
+        after_help = "A scenario (YAML; docs/scenario.schema.json) names an inventory, which is baked exactly as for\n\
+the cards (cached by its inputs), and steps: boot, run (with expect: exit, stdout/stderr regex,\n\
+no_answer), wait_until, crash, start, shutdown, reboot, pause, resume, link_down, link_up,\n\
+partition, cut, heal, sleep, subtest, measure. {{ nodes.NAME.address }} works in commands.\n\
+\n\
+Each node is one qemu-system-aarch64 -M virt on a copy-on-write overlay of a test copy of its\n\
+image (the baked image plus a control shell on a virtio port, never on a card), all of them on\n\
+a private segment switched by piimage itself on loopback sockets: partitions and one-way cuts\n\
+never touch the guests' firewalls.\n\
+\n\
+Exit codes: 0 every scenario passed; 1 a step failed; 2 bad input (nothing booted);\n\
+3 harness failure (QEMU missing, a node never booted).\n\
+\n\
+Examples:\n  piimage test scenarios/smoke.yaml\n  piimage test scenarios/failover.yaml --junit junit.xml --json report.json\n  piimage test scenarios/smoke.yaml --dry-run"
+    )]
+    Test(TestArgs),
     /// Check what this machine has for each command, and print the command that fixes each gap.
     #[command(
         after_help = "Checks every program piimage and its tests run (the one list, scripts/requirements.txt):
@@ -99,6 +117,28 @@ Examples:
   bash scripts/install.sh     # installs everything on the list"
     )]
     Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Scenario files, run one after another.
+    #[arg(required = true, value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+    /// Write JUnit XML here (a testsuite per scenario).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the JSON report here (every step's timing and every measure).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Keep consoles, overlays and the report even when everything passed.
+    #[arg(long)]
+    pub keep: bool,
+    /// Where artifacts go [default: a new folder under the temporary directory].
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
+    /// Print each scenario's plan (nodes, machines, steps, timeouts) and boot nothing.
+    #[arg(long, visible_alias = "list")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

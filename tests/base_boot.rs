@@ -19,8 +19,10 @@ fn heavy() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// One cache for every test here and every run, so the base is built once per machine.
+/// The user's cache, as piimage itself uses it: the base is kept there by the hash of its
+/// recipe and the mirror's indexes, so a second CI run on this machine reuses it.
 fn cache_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("piimage-cache")
+    common::shared_cache()
 }
 
 /// `piimage base build --json`: the manifest, with the image path.

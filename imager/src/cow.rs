@@ -176,6 +176,16 @@ impl CowDisk {
     /// Writes base + delta to `out` (temporary file, renamed when complete): a reflink or
     /// sparse copy of the base, then the overlay's chunks on top.
     pub fn materialise(&self, out: &Path) -> Result<()> {
+        self.write_out(out, true)
+    }
+
+    /// `materialise` without waiting for the disk: for scratch copies (a test run's) that a
+    /// power cut may take.
+    pub fn materialise_unsynced(&self, out: &Path) -> Result<()> {
+        self.write_out(out, false)
+    }
+
+    fn write_out(&self, out: &Path, durable: bool) -> Result<()> {
         let dir = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -194,9 +204,11 @@ impl CowDisk {
                 .write_all_at(&data[..n], start)
                 .map_err(|e| Error::io(tmp.path(), e))?;
         }
-        tmp.as_file()
-            .sync_data()
-            .map_err(|e| Error::io(tmp.path(), e))?;
+        if durable {
+            tmp.as_file()
+                .sync_data()
+                .map_err(|e| Error::io(tmp.path(), e))?;
+        }
         // A temporary file is private (0600); the image it becomes is an ordinary file.
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file()

@@ -194,4 +194,9 @@ impl Image {
     pub fn write_to(&self, out: &Path) -> Result<()> {
         self.disk.materialise(out)
     }
+
+    /// `write_to` without the fsync: a scratch copy (a test run's) a power cut may take.
+    pub fn write_scratch_to(&self, out: &Path) -> Result<()> {
+        self.disk.materialise_unsynced(out)
+    }
 }

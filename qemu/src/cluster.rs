@@ -83,10 +83,11 @@ impl Cluster {
                 what: dir.display().to_string(),
                 error,
             })?;
-            let boot = imager::bootfiles::extract(&image.image, &dir).map_err(|e| Error::Image {
-                image: image.image.display().to_string(),
-                detail: e.to_string(),
-            })?;
+            let boot =
+                imager::bootfiles::extract(&image.image, &dir).map_err(|e| Error::Image {
+                    image: image.image.display().to_string(),
+                    detail: e.to_string(),
+                })?;
             let initrd = boot.initrd.ok_or_else(|| Error::Image {
                 image: image.image.display().to_string(),
                 detail: "config.txt names no initramfs, which QEMU's direct boot needs".into(),
@@ -138,17 +139,22 @@ impl Cluster {
         let mut started = Vec::new();
         for name in names {
             let node = self.node(name)?;
-            let _ = std::fs::remove_file(NicPaths::in_dir(
-                node.spec.socket_dir.as_deref().unwrap_or(Path::new(".")),
-                name,
-            )
-            .qemu);
+            let _ = std::fs::remove_file(
+                NicPaths::in_dir(
+                    node.spec.socket_dir.as_deref().unwrap_or(Path::new(".")),
+                    name,
+                )
+                .qemu,
+            );
             match node.machine.as_mut() {
                 Some(machine) => machine.start()?,
                 None => node.machine = Some(Machine::launch(node.spec.clone())?),
             }
             let at = Instant::now();
-            let machine = node.machine.as_mut().ok_or_else(|| Error::Control("not started".into()))?;
+            let machine = node
+                .machine
+                .as_mut()
+                .ok_or_else(|| Error::Control("not started".into()))?;
             // Follow the boot on the console: the next node starts once this kernel is done.
             let _ = machine.console.wait_for(STAGGER_LIMIT, &|l| {
                 l.contains("Run /init as init process") || l.contains("systemd[1]")
@@ -159,7 +165,10 @@ impl Cluster {
         for (name, at) in started {
             let timeout = self.options.boot_timeout;
             let node = self.node(&name)?;
-            let machine = node.machine.as_mut().ok_or_else(|| Error::Control("not started".into()))?;
+            let machine = node
+                .machine
+                .as_mut()
+                .ok_or_else(|| Error::Control("not started".into()))?;
             let ctl_path = machine
                 .spec
                 .control_socket()
@@ -178,7 +187,9 @@ impl Cluster {
                 .qmp_socket()
                 .ok_or_else(|| Error::Control("no QMP socket".into()))?;
             node.qmp = Some(Qmp::connect(&qmp_path, Duration::from_secs(10))?);
-            let remaining = timeout.saturating_sub(at.elapsed()).max(Duration::from_secs(1));
+            let remaining = timeout
+                .saturating_sub(at.elapsed())
+                .max(Duration::from_secs(1));
             let out = control.run("systemctl is-system-running --wait", remaining)?;
             node.control = Some(control);
             if out.exit != 0 && !out.stdout.contains("degraded") {
@@ -232,17 +243,26 @@ impl Cluster {
         loop {
             tries += 1;
             let left = deadline.saturating_duration_since(Instant::now());
-            let last = self.execute(name, command, left.clamp(Duration::from_secs(1), Duration::from_secs(60)));
+            let last = self.execute(
+                name,
+                command,
+                left.clamp(Duration::from_secs(1), Duration::from_secs(60)),
+            );
             match last {
                 Ok(out) if out.exit == 0 => return Ok((out, tries)),
                 other => {
                     if Instant::now() + interval >= deadline {
                         let detail = match other {
-                            Ok(out) => format!("last exit {}: {}{}", out.exit, out.stdout, out.stderr),
+                            Ok(out) => {
+                                format!("last exit {}: {}{}", out.exit, out.stdout, out.stderr)
+                            }
                             Err(e) => e.to_string(),
                         };
                         return Err(Error::Command {
-                            program: format!("{name}: {command} (tried {tries} times for {} s)", timeout.as_secs()),
+                            program: format!(
+                                "{name}: {command} (tried {tries} times for {} s)",
+                                timeout.as_secs()
+                            ),
                             detail,
                         });
                     }

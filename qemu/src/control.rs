@@ -96,7 +96,10 @@ impl Control {
     /// Runs `command` with bash on the node, killed after `timeout`.
     pub fn run(&self, command: &str, timeout: Duration) -> Result<Output> {
         let id = {
-            let mut next = self.next_id.lock().map_err(|_| Error::Control("poisoned".into()))?;
+            let mut next = self
+                .next_id
+                .lock()
+                .map_err(|_| Error::Control("poisoned".into()))?;
             *next += 1;
             *next
         };
@@ -125,7 +128,11 @@ impl Control {
         self.shared.0.lock().map(|s| s.closed).unwrap_or(true)
     }
 
-    fn wait<T>(&self, timeout: Duration, mut take: impl FnMut(&mut State) -> Option<T>) -> Option<T> {
+    fn wait<T>(
+        &self,
+        timeout: Duration,
+        mut take: impl FnMut(&mut State) -> Option<T>,
+    ) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let (lock, cvar) = &*self.shared;
         let mut state = lock.lock().ok()?;
@@ -138,6 +145,16 @@ impl Control {
                 return None;
             }
             state = cvar.wait_timeout(state, deadline - now).ok()?.0;
+        }
+    }
+}
+
+impl Drop for Control {
+    /// Closes both ends, so the reader thread ends and QEMU (which serves one client at a
+    /// time) accepts the next connection, after a reboot say.
+    fn drop(&mut self) {
+        if let Ok(w) = self.writer.lock() {
+            let _ = w.shutdown(std::net::Shutdown::Both);
         }
     }
 }

@@ -51,5 +51,5 @@ pub fn make_test_copy(baked: &Path, copy: &Path) -> Result<()> {
     };
     let mut image = Image::open(baked).map_err(fail)?;
     image.apply(&test_ops(), Epoch(0)).map_err(fail)?;
-    image.write_to(copy).map_err(fail)
+    image.write_scratch_to(copy).map_err(fail)
 }

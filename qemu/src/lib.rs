@@ -11,6 +11,7 @@ pub mod control;
 pub mod guest;
 pub mod machine;
 pub mod qmp;
+pub mod scenario;
 pub mod switch;
 
 pub use console::Console;

@@ -2,8 +2,8 @@
 //! would boot the image: its kernel, initramfs and command line, from its boot partition. The
 //! image itself stays untouched: the machine writes to a qcow2 overlay.
 
-use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,29 @@ use crate::console::{Console, WaitEnd};
 use crate::{Error, Result};
 
 pub const QEMU: &str = "qemu-system-aarch64";
+
+/// Every QEMU this process started and has not reaped: what `kill_all` stops from a signal
+/// handler's thread, so that an interrupted run leaves no machine behind.
+static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills every QEMU this process started (for a Ctrl-C handler); the waits on them end.
+pub fn kill_all() {
+    let pids = RUNNING.lock().map(|p| p.clone()).unwrap_or_default();
+    for pid in pids {
+        if let Ok(pid) = i32::try_from(pid) {
+            // SAFETY: kill has no memory effects; the pid is a child we have not reaped.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+fn forget(pid: u32) {
+    if let Ok(mut running) = RUNNING.lock() {
+        running.retain(|p| *p != pid);
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct MachineSpec {
@@ -164,7 +187,10 @@ impl Machine {
             cmd.arg("-qmp")
                 .arg(format!("unix:{},server=on,wait=off", qmp.display()))
                 .arg("-chardev")
-                .arg(format!("socket,id=ctl,path={},server=on,wait=off", ctl.display()))
+                .arg(format!(
+                    "socket,id=ctl,path={},server=on,wait=off",
+                    ctl.display()
+                ))
                 .args(["-device", "virtio-serial-pci"])
                 .args(["-device", "virtserialport,chardev=ctl,name=piimage.control"]);
         }
@@ -188,6 +214,9 @@ impl Machine {
             });
         }
         let mut child = cmd.spawn().map_err(io(QEMU))?;
+        if let Ok(mut running) = RUNNING.lock() {
+            running.push(child.id());
+        }
         let stdout = child.stdout.take().ok_or_else(|| Error::Command {
             program: QEMU.into(),
             detail: "no console pipe".into(),
@@ -210,6 +239,7 @@ impl Machine {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            forget(child.id());
         }
     }
 
@@ -218,7 +248,9 @@ impl Machine {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if !self.is_running() {
-                self.child = None;
+                if let Some(child) = self.child.take() {
+                    forget(child.id());
+                }
                 return true;
             }
             std::thread::sleep(Duration::from_millis(100));

@@ -268,7 +268,9 @@ fn pcap_file(path: &Path) -> Result<BufWriter<File>> {
 }
 
 fn pcap_record(w: &mut BufWriter<File>, frame: &[u8]) -> std::io::Result<()> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
     w.write_all(&u32::try_from(now.as_secs()).unwrap_or(0).to_le_bytes())?;
     w.write_all(&now.subsec_micros().to_le_bytes())?;
@@ -299,7 +301,8 @@ mod tests {
             .iter()
             .map(|n| {
                 let s = UnixDatagram::bind(NicPaths::in_dir(dir.path(), n).qemu).unwrap();
-                s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(300)))
+                    .unwrap();
                 s
             })
             .collect();
@@ -308,7 +311,10 @@ mod tests {
         let send = |from: usize, dst: [u8; 6], tag: u8| {
             let src = [2, 0, 0, 0, 0, from as u8];
             nics[from]
-                .send_to(&frame(dst, src, &[tag]), NicPaths::in_dir(dir.path(), &names[from]).switch)
+                .send_to(
+                    &frame(dst, src, &[tag]),
+                    NicPaths::in_dir(dir.path(), &names[from]).switch,
+                )
                 .unwrap();
         };
         let got = |at: usize| -> Vec<u8> {
@@ -327,7 +333,9 @@ mod tests {
         assert_eq!(got(1), vec![10, 12]);
         assert_eq!(got(2), vec![10, 11]);
 
-        switch.partition(&[vec!["a".into()], vec!["b".into(), "c".into()]]).unwrap();
+        switch
+            .partition(&[vec!["a".into()], vec!["b".into(), "c".into()]])
+            .unwrap();
         send(0, bcast, 20);
         send(1, bcast, 21);
         assert_eq!(got(0), Vec::<u8>::new());

@@ -9,6 +9,7 @@ mod flash_watch;
 mod inspect;
 mod plan;
 mod prepare;
+mod test;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Base(command) => base::run(&cache, command),
         Command::Flash(args) => flash::run(&cache, args),
         Command::Doctor(args) => doctor::run(&cache, args),
+        Command::Test(args) => test::run(&cache, args),
     }
 }
 

@@ -36,6 +36,19 @@ pub fn piimage_with(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// piimage's own cache (PIIMAGE_CACHE_DIR, else ~/.cache/piimage): where built-in bases and
+/// test bakes are kept by content hash, shared by the tests that boot them.
+pub fn shared_cache() -> std::path::PathBuf {
+    std::env::var_os("PIIMAGE_CACHE_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/piimage"))
+        })
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("piimage-cache")
+        })
+}
+
 /// Replaces `path` in `text` with `name`, so snapshots do not depend on temp directories.
 pub fn redact(text: &str, path: &Path, name: &str) -> String {
     text.replace(&path.display().to_string(), name)
