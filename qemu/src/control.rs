@@ -41,21 +41,7 @@ const MARGIN: Duration = Duration::from_secs(15);
 impl Control {
     /// Connects to the socket QEMU listens on (waiting up to `patience` for it to appear).
     pub fn connect(path: &Path, patience: Duration) -> Result<Control> {
-        let deadline = Instant::now() + patience;
-        let stream = loop {
-            match UnixStream::connect(path) {
-                Ok(s) => break s,
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                Err(error) => {
-                    return Err(Error::Io {
-                        what: format!("control socket {}", path.display()),
-                        error,
-                    })
-                }
-            }
-        };
+        let stream = crate::connect_when_there(path, patience, "control socket")?;
         let reader = stream.try_clone().map_err(|error| Error::Io {
             what: format!("control socket {}", path.display()),
             error,

@@ -55,3 +55,26 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Connects to a unix socket QEMU makes as it starts, trying again until `patience` is over.
+pub(crate) fn connect_when_there(
+    path: &std::path::Path,
+    patience: std::time::Duration,
+    what: &str,
+) -> Result<std::os::unix::net::UnixStream> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(s) => return Ok(s),
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            Err(error) => {
+                return Err(Error::Io {
+                    what: format!("{what} {}", path.display()),
+                    error,
+                })
+            }
+        }
+    }
+}

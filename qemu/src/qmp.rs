@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -20,22 +20,7 @@ impl Qmp {
     /// Connects (QEMU makes the socket as it starts: waits up to `patience` for it) and
     /// leaves capabilities negotiation behind.
     pub fn connect(path: &Path, patience: Duration) -> Result<Qmp> {
-        let deadline = Instant::now() + patience;
-        let stream = loop {
-            match UnixStream::connect(path) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(error) => {
-                    return Err(Error::Io {
-                        what: format!("QMP socket {}", path.display()),
-                        error,
-                    })
-                }
-            }
-        };
+        let stream = crate::connect_when_there(path, patience, "QMP socket")?;
         let io = |error| Error::Io {
             what: format!("QMP socket {}", path.display()),
             error,

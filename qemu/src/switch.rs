@@ -323,6 +323,8 @@ mod tests {
             while let Ok(n) = nics[at].recv(&mut buf) {
                 seen.push(buf[n - 1]);
             }
+            // Each port has its own thread: frames from different senders may cross.
+            seen.sort();
             seen
         };
         let bcast = [0xff; 6];

@@ -157,9 +157,7 @@ impl Runner<'_> {
                 stdout: outcome.output.as_ref().map(|o| clip(&o.stdout)),
                 stderr: outcome.output.as_ref().map(|o| clip(&o.stderr)),
             };
-            if skip.is_none() {
-                (self.on_event)(Event::Finished { step: &report });
-            }
+            (self.on_event)(Event::Finished { step: &report });
             if matches!(status, Status::Failed | Status::Error | Status::Interrupted)
                 && self.failure.is_none()
             {
