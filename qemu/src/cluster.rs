@@ -122,10 +122,6 @@ impl Cluster {
         })
     }
 
-    pub fn names(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| n.name.clone()).collect()
-    }
-
     fn node(&mut self, name: &str) -> Result<&mut Node> {
         self.nodes
             .iter_mut()
@@ -368,18 +364,6 @@ impl Cluster {
             .and_then(|n| n.machine.as_ref())
             .map(|m| m.console.tail(lines))
             .unwrap_or_default()
-    }
-
-    pub fn console_log(&self, name: &str) -> PathBuf {
-        self.options.work_dir.join(format!("{name}.console.log"))
-    }
-
-    /// QEMU process ids of the running nodes.
-    pub fn pids(&self) -> Vec<u32> {
-        self.nodes
-            .iter()
-            .filter_map(|n| n.machine.as_ref().and_then(Machine::pid))
-            .collect()
     }
 
     /// Stops every node and removes the overlays: what a passing run leaves.

@@ -7,7 +7,6 @@ use anyhow::Result;
 use imager::inventory::{Base, Inventory};
 use imager::prepare::{Prepared, Warning};
 use imager::source::BaseCache;
-use imager::Image;
 
 pub fn prepare(cache: &BaseCache, config: &Path, names: &[String]) -> Result<Prepared> {
     let inventory = Inventory::load(config).map_err(imager::Error::from)?;
@@ -18,11 +17,14 @@ pub fn prepare(cache: &BaseCache, config: &Path, names: &[String]) -> Result<Pre
         Base::Builtin(name) => super::base::builtin_image(cache.dir(), name, config)?,
     };
     let base = super::resolve_base(cache, &given)?;
-    // Opened once here only to name the file the user gave in errors about a cached copy.
-    let image = Image::open(&base).map_err(|e| super::inspect::rename_path(e, &base, &given))?;
-    let epoch = super::epoch_from_env(image.default_epoch())?;
-    drop(image);
-    let prepared = imager::prepare::prepare(inventory, names, &base, Some(epoch))?;
+    // SOURCE_DATE_EPOCH when set; else the library takes the base's own last write.
+    let epoch = match std::env::var_os("SOURCE_DATE_EPOCH") {
+        Some(_) => Some(super::epoch_from_env(imager::Epoch(0))?),
+        None => None,
+    };
+    // Errors about a cached decompressed copy name the file the user gave.
+    let prepared = imager::prepare::prepare(inventory, names, &base, epoch)
+        .map_err(|e| super::inspect::rename_path(e, &base, &given))?;
     for warning in &prepared.warnings {
         match warning {
             Warning::MadeSecret(path) => eprintln!(
