@@ -19,36 +19,24 @@ use crate::{Error, Result};
 pub struct NodeImage {
     pub name: String,
     pub image: PathBuf,
+    pub memory_mib: u32,
+    pub cpus: u32,
+    /// How long the node may take from QEMU's start to `systemctl is-system-running`
+    /// answering (three built-in nodes booting together take about 4.5 minutes here).
+    pub boot_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub memory_mib: u32,
-    pub cpus: u32,
-    /// How long a node may take from QEMU's start to `systemctl is-system-running` answering.
-    pub boot_timeout: Duration,
     /// Overlays, consoles and the segment's capture.
     pub work_dir: PathBuf,
     /// The sockets (short paths).
     pub socket_dir: PathBuf,
 }
 
-impl Default for Options {
-    /// Three nodes on a 2-core, 24 GiB machine; a built-in node is ready in about 90 s when
-    /// three boot together, so ten minutes is a boot that will not finish.
-    fn default() -> Options {
-        Options {
-            memory_mib: 1536,
-            cpus: 2,
-            boot_timeout: Duration::from_secs(600),
-            work_dir: PathBuf::from("."),
-            socket_dir: PathBuf::from("."),
-        }
-    }
-}
-
 struct Node {
     name: String,
+    boot_timeout: Duration,
     spec: MachineSpec,
     machine: Option<Machine>,
     control: Option<Control>,
@@ -58,7 +46,6 @@ struct Node {
 pub struct Cluster {
     nodes: Vec<Node>,
     switch: Switch,
-    options: Options,
 }
 
 /// How long a started node's kernel may take to hand over to init before the next node
@@ -98,8 +85,8 @@ impl Cluster {
                 kernel: boot.kernel,
                 initrd,
                 cmdline: boot.cmdline,
-                memory_mib: options.memory_mib,
-                cpus: options.cpus,
+                memory_mib: image.memory_mib,
+                cpus: image.cpus,
                 network: NicPaths::in_dir(&options.socket_dir, &image.name)
                     .qemu_args(&mac_for(&image.name)),
                 disk_size: None,
@@ -109,17 +96,14 @@ impl Cluster {
             };
             nodes.push(Node {
                 name: image.name.clone(),
+                boot_timeout: image.boot_timeout,
                 spec,
                 machine: None,
                 control: None,
                 qmp: None,
             });
         }
-        Ok(Cluster {
-            nodes,
-            switch,
-            options,
-        })
+        Ok(Cluster { nodes, switch })
     }
 
     fn node(&mut self, name: &str) -> Result<&mut Node> {
@@ -159,8 +143,8 @@ impl Cluster {
         }
         let mut ready = Vec::new();
         for (name, at) in started {
-            let timeout = self.options.boot_timeout;
             let node = self.node(&name)?;
+            let timeout = node.boot_timeout;
             let machine = node
                 .machine
                 .as_mut()

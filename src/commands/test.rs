@@ -248,30 +248,25 @@ fn run_one(
 
     let started = Instant::now();
     let mut images = Vec::new();
-    for (name, _) in &scenario.nodes {
+    for (name, machine) in &scenario.nodes {
         let baked_image = bake_dir.join(format!("{name}.img"));
         let copy = artifacts.join(format!("{name}.test.img"));
         qemu::guest::make_test_copy(&baked_image, &copy)?;
         images.push(NodeImage {
             name: name.clone(),
             image: copy,
+            memory_mib: machine.memory_mib,
+            cpus: machine.cpus,
+            boot_timeout: machine.boot_timeout,
         });
     }
     say(format!(
         "  test copies (the baked images + the harness's control shell) in {:.1} s",
         started.elapsed().as_secs_f64()
     ));
-    let (memory_mib, cpus, boot_timeout) = scenario
-        .nodes
-        .first()
-        .map(|(_, m)| (m.memory_mib, m.cpus, m.boot_timeout))
-        .unwrap_or((1536, 2, std::time::Duration::from_secs(600)));
     let mut cluster = Cluster::new(
         &images,
         Options {
-            memory_mib,
-            cpus,
-            boot_timeout,
             work_dir: artifacts.clone(),
             socket_dir: sockets.path().to_path_buf(),
         },
