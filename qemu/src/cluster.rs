@@ -188,6 +188,30 @@ impl Cluster {
         Ok(ready)
     }
 
+    /// Whether the node is running and its control shell connected (booted, not crashed,
+    /// shut down or mid-reboot).
+    pub fn is_up(&mut self, name: &str) -> bool {
+        match self.node(name) {
+            Ok(node) => {
+                node.control.is_some() && node.machine.as_mut().is_some_and(|m| m.is_running())
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Between two scenarios that share the cluster: the segment healed, every running node
+    /// resumed and its cable plugged in, so the next scenario starts from a whole network.
+    pub fn settle(&mut self) {
+        self.switch.heal();
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        for name in names {
+            if self.is_up(&name) {
+                let _ = self.resume(&name);
+                let _ = self.set_link(&name, true);
+            }
+        }
+    }
+
     /// Runs `command` on the node as root, over the control channel.
     pub fn execute(&mut self, name: &str, command: &str, timeout: Duration) -> Result<Output> {
         let node = self.node(name)?;

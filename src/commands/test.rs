@@ -45,11 +45,15 @@ pub fn run(cache: &BaseCache, args: TestArgs) -> Result<()> {
         });
     }
     let mut reports = Vec::new();
-    for (scenario, inventory) in &planned {
-        if interrupted.load(Ordering::SeqCst) {
-            break;
+    let mut first = 0;
+    while first < planned.len() && !interrupted.load(Ordering::SeqCst) {
+        // Scenarios in a row on the same inventory and machines share one booted cluster.
+        let mut end = first + 1;
+        while end < planned.len() && same_cluster(&planned[first].0, &planned[end].0) {
+            end += 1;
         }
-        reports.push(run_one(cache, scenario, inventory, &args, &interrupted)?);
+        reports.extend(run_group(cache, &planned[first..end], &args, &interrupted)?);
+        first = end;
     }
     if let Some(path) = &args.junit {
         let xml = Report::junit(&reports).context("writing JUnit XML")?;
@@ -92,8 +96,12 @@ pub fn run(cache: &BaseCache, args: TestArgs) -> Result<()> {
                     .as_ref()
                     .map(|f| {
                         format!(
-                            " at step {} ({}{})",
+                            " at step {}{} ({}{})",
                             f.step,
+                            f.subtest
+                                .as_ref()
+                                .map(|t| format!(" of \"{t}\""))
+                                .unwrap_or_default(),
                             f.label,
                             f.node
                                 .as_ref()
@@ -194,20 +202,38 @@ fn plan(s: &Scenario) -> String {
 }
 
 /// One scenario, from bake to report; the cluster is stopped whatever happens.
-fn run_one(
+/// Whether two scenarios can run on one booted cluster: the same inventory file and the
+/// same machines for the same nodes.
+fn same_cluster(a: &Scenario, b: &Scenario) -> bool {
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    canonical(&a.inventory) == canonical(&b.inventory) && a.nodes == b.nodes
+}
+
+/// Runs scenarios that share a cluster: baked and booted once, each scenario in turn, the
+/// network made whole between them.
+fn run_group(
     cache: &BaseCache,
-    scenario: &Scenario,
-    inventory: &Inventory,
+    group: &[(Scenario, Inventory)],
     args: &TestArgs,
     interrupted: &AtomicBool,
-) -> Result<Report> {
+) -> Result<Vec<Report>> {
+    let (scenario, inventory) = &group[0];
     let live = std::io::stderr().is_terminal();
     let say = |text: String| eprintln!("{text}");
-    say(format!(
-        "== {} ({} nodes)",
-        scenario.file.display(),
-        scenario.nodes.len()
-    ));
+    if group.len() > 1 {
+        say(format!(
+            "== one cluster of {} nodes for {} scenarios of {}",
+            scenario.nodes.len(),
+            group.len(),
+            inventory.file.display()
+        ));
+    } else {
+        say(format!(
+            "== {} ({} nodes)",
+            scenario.file.display(),
+            scenario.nodes.len()
+        ));
+    }
 
     // Baked exactly as `piimage bake` would, into the cache by inventory: a second run with
     // the same inputs bakes nothing.
@@ -272,6 +298,61 @@ fn run_one(
         },
     )?;
 
+    let mut reports = Vec::new();
+    for (n, (scenario, _)) in group.iter().enumerate() {
+        if interrupted.load(Ordering::SeqCst) {
+            break;
+        }
+        if n > 0 {
+            cluster.settle();
+        }
+        if group.len() > 1 {
+            say(format!("== {}", scenario.file.display()));
+        }
+        let report = run_scenario(scenario, &mut cluster, interrupted, live);
+        summary(&report);
+        reports.push(report);
+    }
+
+    let passed = reports.len() == group.len() && reports.iter().all(|r| r.status == Status::Passed);
+    let stopped = reports.iter().any(|r| r.status == Status::Interrupted);
+    let keep = args.keep || !passed;
+    if keep && !stopped {
+        // Consoles, overlays, the segment's capture and the reports stay.
+        drop(cluster);
+    } else {
+        cluster.discard();
+        drop(cluster);
+        for image in &images {
+            let _ = std::fs::remove_file(&image.image);
+        }
+    }
+    drop(sockets);
+    if keep {
+        for report in &mut reports {
+            report.artifacts = Some(artifacts.display().to_string());
+            let file = if group.len() == 1 {
+                "report.json".to_string()
+            } else {
+                format!("{}.report.json", report.scenario)
+            };
+            let json = serde_json::to_string_pretty(&report)?;
+            write_atomic(&artifacts.join(file), format!("{json}\n").as_bytes())?;
+        }
+        eprintln!("  artifacts: {}", artifacts.display());
+    } else if args.artifacts.is_none() {
+        let _ = std::fs::remove_dir_all(&artifacts);
+    }
+    Ok(reports)
+}
+
+/// One scenario's steps on the cluster, with a live view or step lines.
+fn run_scenario(
+    scenario: &Scenario,
+    cluster: &mut Cluster,
+    interrupted: &AtomicBool,
+    live: bool,
+) -> Report {
     let bar = if live {
         let b = indicatif::ProgressBar::new_spinner();
         b.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -283,55 +364,26 @@ fn run_one(
     } else {
         None
     };
-    let mut report = run::run(
-        scenario,
-        &mut cluster,
-        interrupted,
-        &mut |event| match event {
-            Event::Started { step, depth } => {
-                let text = format!("{}{} {}", "  ".repeat(depth), step.number, step.label());
-                match &bar {
-                    Some(b) => b.set_message(text),
-                    None => eprintln!("  {text} ..."),
-                }
+    let report = run::run(scenario, cluster, interrupted, &mut |event| match event {
+        Event::Started { step, depth } => {
+            let text = format!("{}{} {}", "  ".repeat(depth), step.number, step.label());
+            match &bar {
+                Some(b) => b.set_message(text),
+                None => eprintln!("  {text} ..."),
             }
-            Event::Finished { step } => {
-                let line = step_line(step);
-                match &bar {
-                    Some(b) => b.println(line),
-                    None => eprintln!("{line}"),
-                }
+        }
+        Event::Finished { step } => {
+            let line = step_line(step);
+            match &bar {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
             }
-        },
-    );
+        }
+    });
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let passed = report.status == Status::Passed;
-    let keep = args.keep || !passed;
-    if keep && report.status != Status::Interrupted {
-        // Consoles, overlays, the segment's capture and the report stay.
-        drop(cluster);
-    } else {
-        cluster.discard();
-        drop(cluster);
-        for image in &images {
-            let _ = std::fs::remove_file(&image.image);
-        }
-    }
-    drop(sockets);
-    if keep {
-        report.artifacts = Some(artifacts.display().to_string());
-        let json = serde_json::to_string_pretty(&report)?;
-        write_atomic(
-            &artifacts.join("report.json"),
-            format!("{json}\n").as_bytes(),
-        )?;
-    } else if args.artifacts.is_none() {
-        let _ = std::fs::remove_dir_all(&artifacts);
-    }
-    summary(&report);
-    Ok(report)
+    report
 }
 
 fn step_line(step: &StepReport) -> String {
@@ -380,8 +432,12 @@ fn summary(report: &Report) {
     eprintln!("  {status} in {:.0} s", report.seconds);
     if let Some(f) = &report.failure {
         eprintln!(
-            "  step {} ({}){}: {}",
+            "  step {}{} ({}){}: {}",
             f.step,
+            f.subtest
+                .as_ref()
+                .map(|t| format!(" of \"{t}\""))
+                .unwrap_or_default(),
             f.label,
             f.node
                 .as_ref()
@@ -403,9 +459,6 @@ fn summary(report: &Report) {
                 eprintln!("    | {l}");
             }
         }
-    }
-    if let Some(a) = &report.artifacts {
-        eprintln!("  artifacts: {a}");
     }
 }
 

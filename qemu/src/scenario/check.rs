@@ -10,6 +10,7 @@ use std::time::Duration;
 use regex::Regex;
 use serde_json::json;
 
+pub use super::file::Since;
 use super::file::{Expectation, NodesFile, ScenarioFile, StepFile};
 use super::spans::Spans;
 
@@ -78,6 +79,10 @@ pub enum StepKind {
         cmd: String,
         timeout: Duration,
         expect: Expect,
+        /// `{{ saved.NAME }}` for later steps: the stdout, trimmed.
+        save: Option<String>,
+        /// A figure for the report: the stdout as seconds.
+        figure: Option<String>,
     },
     WaitUntil {
         node: String,
@@ -96,7 +101,29 @@ pub enum StepKind {
         cmd: String,
         timeout: Duration,
         interval: Duration,
+        since: Since,
     },
+}
+
+impl StepKind {
+    /// Whether the step changes the cluster (the clock of `since: event` restarts after it).
+    pub fn is_event(&self) -> bool {
+        matches!(
+            self,
+            StepKind::Boot(_)
+                | StepKind::Start(_)
+                | StepKind::Crash(_)
+                | StepKind::Shutdown(_)
+                | StepKind::Reboot(_)
+                | StepKind::Pause(_)
+                | StepKind::Resume(_)
+                | StepKind::LinkDown(_)
+                | StepKind::LinkUp(_)
+                | StepKind::Partition(_)
+                | StepKind::Cut { .. }
+                | StepKind::Heal
+        )
+    }
 }
 
 impl Step {
@@ -128,9 +155,17 @@ impl Step {
             StepKind::Sleep(d) => format!("sleep {}", humantime::format_duration(*d)),
             StepKind::Subtest { name, .. } => format!("subtest {name}"),
             StepKind::Measure {
-                name, node, cmd, ..
+                name,
+                node,
+                cmd,
+                since,
+                ..
             } => {
-                format!("measure {name}: until {node}: {cmd}")
+                let from = match since {
+                    Since::Step => "",
+                    Since::Event => " (since the last event)",
+                };
+                format!("measure {name}{from}: until {node}: {cmd}")
             }
         }
     }
@@ -160,7 +195,14 @@ struct Checker<'a> {
     spans: Spans,
     nodes: &'a [(String, Option<String>)],
     vars: minijinja::Environment<'static>,
-    context: serde_json::Value,
+    /// `nodes`, and `saved` as steps that save are checked (in order, so a name is known only
+    /// after the step that saves it).
+    context: std::cell::RefCell<serde_json::Value>,
+}
+
+/// How a saved value stands in a checked command until the runner knows it.
+pub fn saved_marker(name: &str) -> String {
+    format!("{{{{ saved.{name} }}}}")
 }
 
 impl Checker<'_> {
@@ -244,12 +286,34 @@ impl Checker<'_> {
         if cmd.trim().is_empty() {
             return Err(self.err(path, "the command is empty"));
         }
-        self.vars.render_str(cmd, &self.context).map_err(|e| {
-            self.err(
+        self.vars
+            .render_str(cmd, &*self.context.borrow())
+            .map_err(|e| {
+                self.err(
+                    path,
+                    format!(
+                        "in `{cmd}`: {e} (variables: nodes.NAME.address, nodes.NAME.name, \
+                         saved.NAME after a step that saves it)"
+                    ),
+                )
+            })
+    }
+
+    /// A name for `save:` or `figure:`: letters, digits and `_`.
+    fn name(&self, path: &str, name: &Option<String>) -> Result<Option<String>, ScenarioError> {
+        let Some(n) = name else { return Ok(None) };
+        let ok = n
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(self.err(
                 path,
-                format!("in `{cmd}`: {e} (variables: nodes.NAME.address, nodes.NAME.name)"),
-            )
-        })
+                format!("`{n}` is not a name: letters, digits and _, not starting with a digit"),
+            ));
+        }
+        Ok(Some(n.clone()))
     }
 
     /// A regular expression, after `{{ … }}` variables (an address matches itself).
@@ -339,16 +403,28 @@ impl Checker<'_> {
                 StepKind::Cut { from, to }
             }
             StepFile::Heal(_) => StepKind::Heal,
-            StepFile::Run(r) => StepKind::Run {
-                node: self.node(&at("run.node"), &r.node)?,
-                cmd: self.command(&at("run.cmd"), &r.cmd)?,
-                timeout: self.duration(
-                    &at("run.timeout"),
-                    r.timeout.as_deref(),
-                    Duration::from_secs(60),
-                )?,
-                expect: self.expect(&at("run.expect"), &r.expect)?,
-            },
+            StepFile::Run(r) => {
+                let kind = StepKind::Run {
+                    node: self.node(&at("run.node"), &r.node)?,
+                    cmd: self.command(&at("run.cmd"), &r.cmd)?,
+                    timeout: self.duration(
+                        &at("run.timeout"),
+                        r.timeout.as_deref(),
+                        Duration::from_secs(60),
+                    )?,
+                    expect: self.expect(&at("run.expect"), &r.expect)?,
+                    save: self.name(&at("run.save"), &r.save)?,
+                    figure: self.name(&at("run.figure"), &r.figure)?,
+                };
+                if let StepKind::Run { save: Some(n), .. } = &kind {
+                    let mut context = self.context.borrow_mut();
+                    if let Some(ctx) = context.as_object_mut() {
+                        let saved = ctx.entry("saved").or_insert_with(|| json!({}));
+                        saved[n.as_str()] = json!(saved_marker(n));
+                    }
+                }
+                kind
+            }
             StepFile::Expect(e) => StepKind::Run {
                 node: self.node(&at("expect.node"), &e.node)?,
                 cmd: self.command(&at("expect.cmd"), &e.cmd)?,
@@ -366,6 +442,8 @@ impl Checker<'_> {
                         no_answer: e.no_answer,
                     },
                 )?,
+                save: None,
+                figure: None,
             },
             StepFile::WaitUntil(w) => StepKind::WaitUntil {
                 node: self.node(&at("wait_until.node"), &w.node)?,
@@ -407,6 +485,7 @@ impl Checker<'_> {
                     m.until.interval.as_deref(),
                     Duration::from_secs(1),
                 )?,
+                since: m.since,
             },
         })
     }
@@ -461,7 +540,7 @@ pub fn check(
         spans: Spans::of(text),
         nodes,
         vars,
-        context,
+        context: std::cell::RefCell::new(context),
     };
     if raw.steps.is_empty() {
         return Err(c.err("steps", "the scenario has no steps"));

@@ -112,6 +112,12 @@ pub struct RunFile {
     pub timeout: Option<String>,
     #[serde(default)]
     pub expect: Expectation,
+    /// Keep the command's stdout (trimmed) for later steps as `{{ saved.NAME }}`, e.g. a
+    /// swarm join token.
+    pub save: Option<String>,
+    /// Record the command's stdout, a number of seconds, as the figure NAME in the report
+    /// (for what only the guest can time, like the gap in a ping log).
+    pub figure: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -152,6 +158,19 @@ pub struct MeasureFile {
     pub until: UntilFile,
     /// Default 120s.
     pub timeout: Option<String>,
+    /// Where the clock starts: `step` (this step, the default) or `event`, the end of the
+    /// last step that changed the cluster (crash, start, partition, …), so that several
+    /// measures after one crash all count from it.
+    #[serde(default)]
+    pub since: Since,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Since {
+    #[default]
+    Step,
+    Event,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]

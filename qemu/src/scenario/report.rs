@@ -41,6 +41,8 @@ pub struct Figure {
 pub struct Failure {
     pub step: String,
     pub label: String,
+    /// The subtest the step belongs to, when it does.
+    pub subtest: Option<String>,
     pub node: Option<String>,
     pub message: String,
     /// The last lines of that node's serial console.

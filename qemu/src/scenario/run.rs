@@ -55,6 +55,10 @@ struct Runner<'a> {
     boots: Vec<Figure>,
     measures: Vec<Figure>,
     failure: Option<(Status, Failure)>,
+    /// Values kept by `save:`, put into later commands.
+    saved: Vec<(String, String)>,
+    /// When the last step that changed the cluster ended (`since: event`).
+    last_event: Instant,
 }
 
 /// Runs `scenario` on `cluster`. Never fails as a function: what went wrong is in the report.
@@ -74,6 +78,8 @@ pub fn run(
         boots: Vec::new(),
         measures: Vec::new(),
         failure: None,
+        saved: Vec::new(),
+        last_event: started,
     };
     r.steps_of(&scenario.steps, None, 0);
     let status = match &r.failure {
@@ -108,6 +114,33 @@ fn clip(text: &str) -> String {
 }
 
 impl Runner<'_> {
+    /// A checked command with the saved values in it.
+    fn fill(&self, cmd: &str) -> String {
+        let mut out = cmd.to_string();
+        for (name, value) in &self.saved {
+            out = out.replace(&super::check::saved_marker(name), value);
+        }
+        out
+    }
+
+    fn start(&mut self, nodes: &[String]) -> Outcome {
+        if nodes.is_empty() {
+            return Outcome::passed();
+        }
+        match self.cluster.start(nodes) {
+            Ok(ready) => {
+                for (node, seconds) in ready {
+                    self.boots.push(Figure {
+                        name: node,
+                        seconds,
+                    });
+                }
+                Outcome::passed()
+            }
+            Err(e) => Outcome::error(e),
+        }
+    }
+
     fn steps_of(&mut self, steps: &[Step], subtest: Option<&str>, depth: usize) {
         for step in steps {
             if let StepKind::Subtest { name, steps } = &step.kind {
@@ -133,7 +166,11 @@ impl Runner<'_> {
                     if Instant::now() > self.deadline {
                         Outcome::failed("the scenario's timeout passed before this step".into())
                     } else {
-                        self.step(step)
+                        let outcome = self.step(step);
+                        if step.kind.is_event() {
+                            self.last_event = Instant::now();
+                        }
+                        outcome
                     }
                 }
             };
@@ -171,6 +208,7 @@ impl Runner<'_> {
                     Failure {
                         step: step.number.clone(),
                         label: step.label(),
+                        subtest: subtest.map(str::to_string),
                         node,
                         message: outcome.message.unwrap_or_else(|| "interrupted".into()),
                         console_tail,
@@ -200,18 +238,29 @@ impl Runner<'_> {
 
     fn step(&mut self, step: &Step) -> Outcome {
         match &step.kind {
-            StepKind::Boot(nodes) | StepKind::Start(nodes) => match self.cluster.start(nodes) {
-                Ok(ready) => {
-                    for (node, seconds) in ready {
-                        self.boots.push(Figure {
-                            name: node,
-                            seconds,
-                        });
-                    }
-                    Outcome::passed()
+            StepKind::Boot(nodes) => {
+                // A cluster shared with an earlier scenario of the same inventory is up
+                // already: boot starts only what is not.
+                let down: Vec<String> = nodes
+                    .iter()
+                    .filter(|n| !self.cluster.is_up(n))
+                    .cloned()
+                    .collect();
+                let mut outcome = self.start(&down);
+                if down.len() < nodes.len() && outcome.status == Status::Passed {
+                    let up: Vec<&str> = nodes
+                        .iter()
+                        .filter(|n| !down.contains(n))
+                        .map(String::as_str)
+                        .collect();
+                    outcome.message = Some(format!(
+                        "already up (booted by an earlier scenario of this inventory): {}",
+                        up.join(", ")
+                    ));
                 }
-                Err(e) => Outcome::error(e),
-            },
+                outcome
+            }
+            StepKind::Start(nodes) => self.start(nodes),
             StepKind::Crash(nodes) => self.each(nodes, |c, n| c.crash(n)),
             StepKind::Shutdown(nodes) => {
                 for n in nodes {
@@ -261,19 +310,53 @@ impl Runner<'_> {
                 cmd,
                 timeout,
                 expect,
+                save,
+                figure,
             } => {
-                let result = self.cluster.execute(node, cmd, self.left(*timeout));
-                judge(expect, result)
+                let cmd = self.fill(cmd);
+                let result = self.cluster.execute(node, &cmd, self.left(*timeout));
+                let mut outcome = judge(expect, result);
+                if outcome.status != Status::Passed {
+                    return outcome;
+                }
+                let stdout = outcome
+                    .output
+                    .as_ref()
+                    .map(|o| o.stdout.trim().to_string())
+                    .unwrap_or_default();
+                if let Some(name) = save {
+                    self.saved.retain(|(n, _)| n != name);
+                    self.saved.push((name.clone(), stdout.clone()));
+                }
+                if let Some(name) = figure {
+                    match stdout.parse::<f64>() {
+                        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+                            self.measures.push(Figure {
+                                name: name.clone(),
+                                seconds,
+                            });
+                            outcome.message = Some(format!("{name}: {seconds:.1} s"));
+                        }
+                        _ => {
+                            return Outcome::failed(format!(
+                                "figure {name}: the command printed `{stdout}`, not a number of seconds"
+                            ))
+                        }
+                    }
+                }
+                outcome
             }
             StepKind::WaitUntil {
                 node,
                 cmd,
                 timeout,
                 interval,
-            } => match self
-                .cluster
-                .wait_until_succeeds(node, cmd, self.left(*timeout), *interval)
-            {
+            } => match self.cluster.wait_until_succeeds(
+                node,
+                &self.fill(cmd),
+                self.left(*timeout),
+                *interval,
+            ) {
                 Ok((out, _)) => Outcome {
                     output: Some(out),
                     ..Outcome::passed()
@@ -286,11 +369,16 @@ impl Runner<'_> {
                 cmd,
                 timeout,
                 interval,
+                since,
             } => {
-                let began = Instant::now();
+                let began = match since {
+                    super::check::Since::Step => Instant::now(),
+                    super::check::Since::Event => self.last_event,
+                };
+                let cmd = self.fill(cmd);
                 match self
                     .cluster
-                    .wait_until_succeeds(node, cmd, self.left(*timeout), *interval)
+                    .wait_until_succeeds(node, &cmd, self.left(*timeout), *interval)
                 {
                     Ok((out, _)) => {
                         let seconds = began.elapsed().as_secs_f64();
