@@ -133,6 +133,7 @@ fn baked_node_reports_what_was_asked(flavour: &'static str) {
         report["docker_daemon"],
         serde_json::json!({
             "insecure-registries": ["p1:5000"],
+            "labels": ["lab=a", "service=web"],
             "log-driver": "journald",
             "hosts": ["fd://", "tcp://0.0.0.0:2376"],
             "tls": true,

@@ -73,6 +73,7 @@ pub fn prepare(
             node.name
         )));
     }
+    warnings.extend(priority_ties(&inventory).into_iter().map(Warning::Risk));
     let mut plans = Vec::new();
     for node in nodes {
         let ops = plan::plan(&inventory.nodes, &node, &facts, epoch, &secret).map_err(|e| {
@@ -116,4 +117,28 @@ pub fn selected(inventory: &Inventory, names: &[String]) -> Result<Vec<NodeSpec>
                 })
         })
         .collect()
+}
+
+/// Nodes of one keepalived group with the same priority: VRRP breaks the tie by the highest
+/// primary address, so the holder is decided by addressing, rarely what was meant.
+fn priority_ties(inventory: &Inventory) -> Vec<String> {
+    let mut out = Vec::new();
+    let nodes = &inventory.nodes;
+    for (i, a) in nodes.iter().enumerate() {
+        let Some(va) = &a.keepalived else { continue };
+        for b in &nodes[i + 1..] {
+            let Some(vb) = &b.keepalived else { continue };
+            if va.virtual_router_id == vb.virtual_router_id && va.priority == vb.priority {
+                out.push(format!(
+                    "warning: {}: nodes {} and {} both have keepalived priority {} for {}: VRRP breaks the tie by the highest address, not by the inventory (give each node its own priority)",
+                    inventory.file.display(),
+                    a.name,
+                    b.name,
+                    va.priority,
+                    va.virtual_ip
+                ));
+            }
+        }
+    }
+    out
 }

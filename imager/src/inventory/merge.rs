@@ -1,7 +1,7 @@
 //! `defaults:` merged into each node: a node's own setting wins, per key; labels, network
-//! fields and Docker daemon options merge one level down. No checks here (check/ does them).
+//! fields, Docker daemon options and environment, and keepalived's fields merge one level down. No checks here (check/ does them).
 
-use super::model::{Network, Settings};
+use super::model::{Keepalived, Network, Settings};
 
 /// A node's own settings over the defaults: per key, with labels, network fields and Docker
 /// daemon options merged one level down.
@@ -21,9 +21,21 @@ pub(super) fn merge(defaults: &Settings, own: &Settings) -> Settings {
         (Some(d), Some(o)) => {
             let mut merged = d.clone();
             merged.daemon.extend(o.daemon.clone());
+            merged.environment.extend(o.environment.clone());
             merged.tcp = o.tcp.clone().or_else(|| d.tcp.clone());
             Some(merged)
         }
+        (d, o) => o.clone().or_else(|| d.clone()),
+    };
+    let keepalived = match (&defaults.keepalived, &own.keepalived) {
+        (Some(d), Some(o)) => Some(Keepalived {
+            virtual_ip: o.virtual_ip.clone().or_else(|| d.virtual_ip.clone()),
+            priority: o.priority.or(d.priority),
+            virtual_router_id: o.virtual_router_id.or(d.virtual_router_id),
+            advert_int: o.advert_int.or(d.advert_int),
+            preempt: o.preempt.or(d.preempt),
+            interface: o.interface.clone().or_else(|| d.interface.clone()),
+        }),
         (d, o) => o.clone().or_else(|| d.clone()),
     };
     Settings {
@@ -39,5 +51,7 @@ pub(super) fn merge(defaults: &Settings, own: &Settings) -> Settings {
         files: own.files.clone().or_else(|| defaults.files.clone()),
         boot: own.boot.clone().or_else(|| defaults.boot.clone()),
         units: own.units.clone().or_else(|| defaults.units.clone()),
+        keepalived,
+        gluster: own.gluster.clone().or_else(|| defaults.gluster.clone()),
     }
 }

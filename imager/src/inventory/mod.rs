@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use model::{
-    Boot, CronJob, Docker, DockerTcp, Fail2ban, File, InventoryFile, Jail, Network, Settings, Ssh,
-    Unit, User,
+    Boot, CronJob, Docker, DockerTcp, Fail2ban, File, Gluster, InventoryFile, Jail, Keepalived,
+    Network, Settings, Ssh, Unit, User,
 };
 pub use nodes::Nodes;
 
@@ -48,6 +48,23 @@ pub struct NodeSpec {
     pub files: Vec<File>,
     pub boot: Boot,
     pub units: Vec<Unit>,
+    pub keepalived: Option<Vrrp>,
+    /// The pool's nodes, in the inventory's order (this one among them).
+    pub gluster_peers: Vec<String>,
+    /// The folder for the pool's bricks, made by bake.
+    pub gluster_bricks: Option<String>,
+}
+
+/// keepalived's settings, checked and with the defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vrrp {
+    pub interface: String,
+    pub virtual_ip: Ipv4Addr,
+    pub prefix: u8,
+    pub priority: u8,
+    pub virtual_router_id: u8,
+    pub advert_int: u8,
+    pub preempt: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -52,6 +52,51 @@ pub struct Settings {
     /// systemd units and timers to install in /etc/systemd/system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub units: Option<Vec<Unit>>,
+    /// A VRRP virtual address the nodes share (keepalived), merged field by field: set the
+    /// address in `defaults:` and each node's `priority`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalived: Option<Keepalived>,
+    /// A GlusterFS trusted pool: the nodes glusterd forms it with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gluster: Option<Gluster>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Keepalived {
+    /// The shared address, `a.b.c.d/prefix`; it lives on the node with the highest priority
+    /// that is up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_ip: Option<String>,
+    /// 1-254, one per node: the highest holds the address. Equal priorities are broken by
+    /// the highest primary address, which is rarely what was meant (bake warns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+    /// The VRRP group, 1-255, the same on every node sharing the address. Default 51.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_router_id: Option<u8>,
+    /// Seconds between adverts, 1-255. Default 1. A backup takes over after about
+    /// 3 × advert_int + skew without hearing the holder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advert_int: Option<u8>,
+    /// Whether a returning node of higher priority takes the address back. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preempt: Option<bool>,
+    /// Default: the node's network interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gluster {
+    /// The nodes of the pool, by name (this one included). The first of them probes the
+    /// others at every boot until all are in the pool (a probe of a member is a no-op).
+    pub peers: Vec<String>,
+    /// A folder made on each peer (root, 0755) to hold the volumes' bricks, like
+    /// `/srv/gluster`: `gluster volume create` makes a brick's own folder but not its parents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bricks: Option<String>,
 }
 
 /// How the node's interface is set up around its address (merged field by field).
@@ -106,6 +151,11 @@ pub struct Docker {
     /// Listen on TCP too: with TLS from the cluster's CA unless `insecure_plaintext`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<DockerTcp>,
+    /// dockerd's environment (a unit drop-in), merged key by key with the defaults', e.g.
+    /// `DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: "1"` so that swarm tasks use the node's images
+    /// rather than pull by digest (an offline lab).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]

@@ -1,7 +1,9 @@
 //! Docker: `/etc/docker/daemon.json` (the daemon reads it; systemd's unit never reads
 //! `/etc/default/docker`), and with `tcp:` a listening socket, TLS from the cluster CA unless
 //! plaintext was insisted on, and a unit drop-in (overlays/docker/hosts.conf) that drops the
-//! unit's own `-H fd://`, which would clash with `hosts` in daemon.json. Docker enabled.
+//! unit's own `-H fd://`, which would clash with `hosts` in daemon.json. The inventory's
+//! labels are the engine's labels; `environment:` is a drop-in (overlays/docker/
+//! environment.conf). Docker enabled.
 
 use serde_json::json;
 
@@ -17,6 +19,17 @@ pub(super) fn ops(cx: &Context) -> Result<Vec<FileOp>> {
     };
     let mut ops = Vec::new();
     let mut daemon = docker.daemon.clone();
+    // The inventory's labels become the engine's, so swarm placement can use them
+    // (`engine.labels.service == web`) without a manager labelling each node.
+    if !cx.node.labels.is_empty() && !daemon.contains_key("labels") {
+        let labels: Vec<String> = cx
+            .node
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        daemon.insert("labels".into(), json!(labels));
+    }
     if let Some(tcp) = &docker.tcp {
         ops.extend(tcp_ops(cx, tcp, &mut daemon)?);
     }
@@ -29,6 +42,16 @@ pub(super) fn ops(cx: &Context) -> Result<Vec<FileOp>> {
         format!("{body}\n"),
         0o644,
     ));
+    if !docker.environment.is_empty() {
+        ops.push(root_file(
+            "/etc/systemd/system/docker.service.d/piimage-environment.conf",
+            cx.templates.render(
+                "docker/environment.conf",
+                json!({ "environment": docker.environment }),
+            )?,
+            0o644,
+        ));
+    }
     ops.extend(enable_installed(cx, "docker.service")?);
     Ok(ops)
 }

@@ -17,6 +17,9 @@ pub struct Facts {
     pub units: Vec<(String, String, String)>,
     /// The boot partition's cloud-init `user-data`, if the base has one.
     pub user_data: Option<String>,
+    /// Whether the base carries a GlusterFS identity (`/var/lib/glusterd/glusterd.info`),
+    /// which every node baked from it would share.
+    pub has_glusterd_identity: bool,
 }
 
 const UNIT_DIRS: [&str; 3] = [
@@ -24,12 +27,14 @@ const UNIT_DIRS: [&str; 3] = [
     "/lib/systemd/system",
     "/usr/lib/systemd/system",
 ];
-const SERVICES: [&str; 5] = [
+const SERVICES: [&str; 7] = [
     "ssh.service",
     "docker.service",
     "fail2ban.service",
     "cron.service",
     "systemd-networkd.service",
+    "keepalived.service",
+    "glusterd.service",
 ];
 
 impl Facts {
@@ -68,11 +73,15 @@ impl Facts {
                     }
                 }
             }
+            let has_glusterd_identity = fs
+                .read_if_exists("/var/lib/glusterd/glusterd.info")?
+                .is_some();
             Ok(Facts {
                 flavour: Some(flavour::detect_in(fs)?),
                 accounts,
                 units,
                 user_data,
+                has_glusterd_identity,
             })
         })
     }

@@ -13,7 +13,9 @@ mod docker;
 mod facts;
 mod fail2ban;
 mod files;
+mod gluster;
 mod hostname;
+mod keepalived;
 mod network;
 mod ssh;
 mod templates;
@@ -74,6 +76,8 @@ pub fn plan(
     ops.extend(ssh::ops(&cx)?);
     ops.extend(docker::ops(&cx)?);
     ops.extend(fail2ban::ops(&cx)?);
+    ops.extend(keepalived::ops(&cx)?);
+    ops.extend(gluster::ops(&cx)?);
     ops.extend(cron::ops(&cx)?);
     ops.extend(files::ops(&cx, &accounts)?);
     ops.extend(units::ops(&cx));

@@ -52,6 +52,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../overlays/fail2ban/jail.local"),
     ),
     ("cron/cron.d", include_str!("../../../overlays/cron/cron.d")),
+    (
+        "docker/environment.conf",
+        include_str!("../../../overlays/docker/environment.conf"),
+    ),
+    (
+        "keepalived/keepalived.conf",
+        include_str!("../../../overlays/keepalived/keepalived.conf"),
+    ),
+    (
+        "gluster/piimage-gluster-peers",
+        include_str!("../../../overlays/gluster/piimage-gluster-peers"),
+    ),
+    (
+        "gluster/piimage-gluster-peers.service",
+        include_str!("../../../overlays/gluster/piimage-gluster-peers.service"),
+    ),
 ];
 
 pub struct Templates {

@@ -8,6 +8,8 @@ mod cron;
 mod docker;
 mod fail2ban;
 mod files;
+mod gluster;
+mod keepalived;
 mod names;
 mod units;
 mod users;
@@ -84,12 +86,13 @@ pub(super) fn check(
         return Err(c.err(c.at.top("nodes"), None, "`nodes` lists no node"));
     }
     let mut nodes: Vec<NodeSpec> = Vec::new();
+    let all: Vec<&str> = raw.nodes.0.iter().map(|(n, _)| n.as_str()).collect();
     for (name, own) in &raw.nodes.0 {
         if !is_hostname(name) {
             return Err(c.node_err(name, &[], format!("`{name}` is not a valid hostname (letters, digits and '-', at most 63, not starting or ending with '-')")));
         }
         let merged = super::merge::merge(&raw.defaults, own);
-        let spec = check_node(&c, name, merged)?;
+        let spec = check_node(&c, name, merged, &all)?;
         if let Some(addr) = &spec.address {
             if let Some(other) = nodes.iter().find(|n| {
                 n.address
@@ -105,6 +108,7 @@ pub(super) fn check(
         }
         nodes.push(spec);
     }
+    keepalived::check_cluster(&c, &nodes)?;
     Ok(Inventory {
         file: file.to_owned(),
         base,
@@ -157,8 +161,15 @@ pub(super) fn place_of(
     }
 }
 
-fn check_node(c: &Checker<'_>, name: &str, s: Settings) -> Result<NodeSpec, InventoryError> {
+fn check_node(
+    c: &Checker<'_>,
+    name: &str,
+    s: Settings,
+    all: &[&str],
+) -> Result<NodeSpec, InventoryError> {
     let address = address::check(c, name, &s)?;
+    let keepalived = keepalived::check(c, name, &s, address.as_ref())?;
+    let (gluster_peers, gluster_bricks) = gluster::check(c, name, &s, all)?;
     let users = users::check(c, name, &s)?;
     let cron = cron::check(c, name, &s)?;
     let files = files::check(c, name, &s)?;
@@ -184,5 +195,8 @@ fn check_node(c: &Checker<'_>, name: &str, s: Settings) -> Result<NodeSpec, Inve
         files,
         boot,
         units,
+        keepalived,
+        gluster_peers,
+        gluster_bricks,
     })
 }
