@@ -111,7 +111,7 @@ fn the_lab_scenarios_pass_and_their_broken_twins_fail_where_they_are_broken() {
         ),
         (
             "keepalived-same-priority",
-            "the virtual address is on p1, the highest priority",
+            "p1 takes the address back (preemption)",
             "wait until p1: ip -4 -o addr show eth0",
         ),
         (
