@@ -42,16 +42,12 @@ pub(super) fn check(
                 .parse()
                 .map_err(|_| err_at(&["address"], format!("`{text}` is not an IPv4 address")))?;
             let prefix = match prefix_text {
-                Some(p) => p
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|p| (1..=32).contains(p))
-                    .ok_or_else(|| {
-                        err_at(
-                            &["address"],
-                            format!("`/{p}` is not a prefix length (1-32)"),
-                        )
-                    })?,
+                Some(p) => prefix_length(p).ok_or_else(|| {
+                    err_at(
+                        &["address"],
+                        format!("`/{p}` is not a prefix length (1-32)"),
+                    )
+                })?,
                 None => net.prefix.ok_or_else(|| {
                     err_at(
                         &["address"],
@@ -120,4 +116,9 @@ pub(super) fn check(
         }
     };
     Ok(address)
+}
+
+/// `24` of `a.b.c.d/24`, when it is a prefix length (1-32).
+pub(super) fn prefix_length(text: &str) -> Option<u8> {
+    text.parse::<u8>().ok().filter(|p| (1..=32).contains(p))
 }

@@ -38,16 +38,12 @@ pub(super) fn check(
         .parse()
         .map_err(|_| err("virtual_ip", format!("`{text}` is not an IPv4 address")))?;
     let prefix = match prefix_text {
-        Some(p) => p
-            .parse::<u8>()
-            .ok()
-            .filter(|p| (1..=32).contains(p))
-            .ok_or_else(|| {
-                err(
-                    "virtual_ip",
-                    format!("`/{p}` is not a prefix length (1-32)"),
-                )
-            })?,
+        Some(p) => super::address::prefix_length(p).ok_or_else(|| {
+            err(
+                "virtual_ip",
+                format!("`/{p}` is not a prefix length (1-32)"),
+            )
+        })?,
         None => address.map_or(32, |a| a.prefix),
     };
     let priority = k.priority.ok_or_else(|| {
