@@ -92,6 +92,10 @@ fn builtin_base_is_a_well_formed_pi_image() {
         "glusterd must be enabled"
     );
     assert!(root.list("/usr/share/man").is_empty(), "no manual pages");
+    assert!(
+        !root.exists("/usr/lib/aarch64-linux-gnu/glusterfs/gsyncd"),
+        "no geo-replication command (glusterd would run it at every start)"
+    );
 
     let packages: Vec<&str> = manifest["packages"]
         .as_array()
