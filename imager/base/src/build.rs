@@ -104,7 +104,9 @@ pub fn build(
     let out = work.path().join("out");
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     recipe.write_to(&recipe_dir)?;
-    let log_path = out.join(store::LOG);
+    // Outside the work folder, which goes when a stage fails: the error names this log, so it
+    // must outlive the build. A finished build takes it into its folder.
+    let log_path = parent.join(format!("{key}.failed-build.log"));
     let mut log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
 
     let started = Instant::now();
@@ -157,6 +159,8 @@ pub fn build(
         detail: e.to_string(),
     })?;
     std::fs::write(&manifest_path, text + "\n").map_err(|e| Error::io(&manifest_path, e))?;
+    let kept_log = out.join(store::LOG);
+    std::fs::rename(&log_path, &kept_log).map_err(|e| Error::io(&kept_log, e))?;
     let dir = store.dir_for(recipe.name, &key);
     std::fs::rename(&out, &dir).map_err(|e| Error::io(&dir, e))?;
     Ok(Entry { dir, manifest })
