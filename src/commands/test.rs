@@ -238,9 +238,7 @@ fn run_group(
     // Baked exactly as `piimage bake` would, into the cache by inventory: a second run with
     // the same inputs bakes nothing.
     let started = Instant::now();
-    let bake_dir = cache.dir().join("test-bakes").join(hex_name(
-        &std::fs::canonicalize(&inventory.file).unwrap_or(inventory.file.clone()),
-    ));
+    let bake_dir = test_bake_dir(cache, &inventory.file);
     let prepared = super::prepare::prepare(cache, &inventory.file, &[])?;
     let baked = super::bake::bake(&prepared, &inventory.file, &bake_dir, false, true)?;
     say(format!(
@@ -462,6 +460,40 @@ fn summary(report: &Report) {
     }
 }
 
+/// How many inventories' test bakes the cache keeps (a few GiB each): enough for a suite's
+/// clusters, so the next run bakes nothing, without growing with every clone or inventory.
+const TEST_BAKES_KEPT: usize = 6;
+
+/// The cache folder an inventory's test bake lives in, marked as just used; the least
+/// recently used others beyond [`TEST_BAKES_KEPT`] are removed.
+fn test_bake_dir(cache: &BaseCache, inventory: &Path) -> PathBuf {
+    let root = cache.dir().join("test-bakes");
+    let dir = root.join(hex_name(
+        &std::fs::canonicalize(inventory).unwrap_or(inventory.to_path_buf()),
+    ));
+    if std::fs::create_dir_all(&dir).is_ok() {
+        if let Ok(handle) = std::fs::File::open(&dir) {
+            let _ = handle.set_modified(std::time::SystemTime::now());
+        }
+    }
+    let mut others: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path() != dir && e.path().is_dir())
+        .map(|e| {
+            let used = e.metadata().and_then(|m| m.modified());
+            (used.unwrap_or(std::time::UNIX_EPOCH), e.path())
+        })
+        .collect();
+    others.sort_by_key(|(used, _)| std::cmp::Reverse(*used));
+    for (_, old) in others.into_iter().skip(TEST_BAKES_KEPT - 1) {
+        tracing::info!("removing an old test bake: {}", old.display());
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    dir
+}
+
 fn hex_name(path: &Path) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(path.as_os_str().as_encoded_bytes())[..8])
@@ -479,4 +511,39 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     tmp.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_bakes_keep_the_most_recently_used_and_the_one_in_use() {
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = BaseCache::new(cache_dir.path());
+        let root = cache_dir.path().join("test-bakes");
+        // Older bakes, oldest first, each marked used a minute after the one before.
+        let epoch = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for n in 0..TEST_BAKES_KEPT + 2 {
+            let d = root.join(format!("old{n}"));
+            std::fs::create_dir_all(&d).unwrap();
+            let used = epoch + std::time::Duration::from_secs(60 * n as u64);
+            std::fs::File::open(&d).unwrap().set_modified(used).unwrap();
+        }
+        let inventory = cache_dir.path().join("lab.yaml");
+        std::fs::write(&inventory, "").unwrap();
+        let dir = test_bake_dir(&cache, &inventory);
+        assert!(dir.is_dir());
+        let mut left: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut wanted: Vec<String> = (3..TEST_BAKES_KEPT + 2)
+            .map(|n| format!("old{n}"))
+            .collect();
+        wanted.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+        wanted.sort();
+        assert_eq!(left, wanted);
+    }
 }
