@@ -35,8 +35,12 @@ fn the_lab_scenarios_pass_and_their_broken_twins_fail_where_they_are_broken() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let junit = dir.path().join("junit.xml");
+    // The failed clusters' disks are kept for a look: here, inside the test's own folder.
+    let artifacts = dir.path().join("artifacts");
     let mut args = vec![
         "test",
+        "--artifacts",
+        artifacts.to_str().unwrap(),
         "--json",
         json.to_str().unwrap(),
         "--junit",
@@ -117,7 +121,8 @@ fn the_lab_scenarios_pass_and_their_broken_twins_fail_where_they_are_broken() {
         (
             "registry-missing",
             "the stack deploys",
-            "docker service ls | grep lab_web",
+            // The task table, with p2's task rejected and docker's reason.
+            "docker service ps --no-trunc lab_web | head -4",
         ),
     ] {
         let r = report(name);
@@ -128,6 +133,10 @@ fn the_lab_scenarios_pass_and_their_broken_twins_fail_where_they_are_broken() {
             f["label"].as_str().unwrap().contains(label),
             "{name} failed elsewhere: {f}"
         );
+        if name == "registry-missing" {
+            let message = f["message"].as_str().unwrap_or_default();
+            assert!(message.contains("Rejected"), "{name}: {f}");
+        }
         assert!(
             run.stderr.contains(&format!("{name}.yaml at step")),
             "the run names {name}'s failing step: {}",
