@@ -103,8 +103,8 @@ fn the_smoke_scenario_passes_and_its_junit_reads_back() {
         .children()
         .filter(|n| n.has_tag_name("testcase"))
         .collect();
-    // Six steps, and six subtests folded into one test case each.
-    assert_eq!(cases.len(), 12, "{xml}");
+    // Six steps, and seven subtests folded into one test case each.
+    assert_eq!(cases.len(), 13, "{xml}");
     assert!(cases.iter().any(|c| c.attribute("name")
         == Some("subtest a paused node gives no answer, then answers after resume")));
     assert!(
