@@ -14,8 +14,11 @@ fn repo() -> PathBuf {
 
 const SCENARIOS: [&str; 6] = [
     "scenarios/failover.yaml",
-    "scenarios/gluster-replica.yaml",
+    // The stack before the gluster scenario: gluster-replica crashes two of the three swarm
+    // managers at once (the swarm loses its quorum), and in one CI run of two the stack's
+    // `docker service ls` then hung for the whole 600 s after it.
     "scenarios/stack-deploy.yaml",
+    "scenarios/gluster-replica.yaml",
     "scenarios/broken/gluster-replica2.yaml",
     "scenarios/broken/keepalived-same-priority.yaml",
     "scenarios/broken/registry-missing.yaml",
