@@ -69,6 +69,11 @@ fn the_lab_scenarios_pass_and_their_broken_twins_fail_where_they_are_broken() {
     let _ = std::fs::copy(&json, repo().join("target/lab-report.json"));
     let reports: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // One short line per scenario, last: CI shows the end of a long log, and a failure's
+    // JSON (with the step's output) is folded past reading there.
+    for r in &reports {
+        eprintln!("{}", summary(r));
+    }
     let report = |name: &str| {
         reports
             .iter()
@@ -99,7 +104,7 @@ fn the_lab_scenarios_pass_and_their_broken_twins_fail_where_they_are_broken() {
         ("stack-deploy", &["stack_ready"][..]),
     ] {
         let r = report(name);
-        assert_eq!(r["status"], "passed", "{name}: {}", r["failure"]);
+        assert_eq!(r["status"], "passed", "{}", summary(r));
         for f in figures {
             let seconds = figure(r, f);
             assert!(seconds > 0.0, "{name}: {f} = {seconds}");
@@ -155,4 +160,27 @@ fn the_lab_scenarios_pass_and_their_broken_twins_fail_where_they_are_broken() {
         .filter(|n| n.has_tag_name("testsuite"))
         .count();
     assert_eq!(suites, SCENARIOS.len(), "{xml}");
+}
+
+/// `name: status in N s`, and for a failure where and why, cut short.
+fn summary(r: &serde_json::Value) -> String {
+    let mut line = format!(
+        "{}: {} in {:.0} s",
+        r["scenario"].as_str().unwrap_or("?"),
+        r["status"].as_str().unwrap_or("?"),
+        r["seconds"].as_f64().unwrap_or_default()
+    );
+    let f = &r["failure"];
+    if f.is_object() {
+        let text = |key: &str| f[key].as_str().unwrap_or_default().replace('\n', " | ");
+        let cut = |s: String| s.chars().take(300).collect::<String>();
+        line += &format!(
+            "; step {} ({}) of \"{}\": {}",
+            f["step"].as_str().unwrap_or("?"),
+            cut(text("label")),
+            text("subtest"),
+            cut(text("message"))
+        );
+    }
+    line
 }
