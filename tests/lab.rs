@@ -15,8 +15,8 @@ fn repo() -> PathBuf {
 const SCENARIOS: [&str; 6] = [
     "scenarios/failover.yaml",
     // The stack before the gluster scenario: gluster-replica crashes two of the three swarm
-    // managers at once (the swarm loses its quorum), and in one CI run of two the stack's
-    // `docker service ls` then hung for the whole 600 s after it.
+    // managers at once (the swarm loses its quorum), and a stack deployed after that once
+    // hung in `docker service ls` for the whole 600 s (docs/scenarios.md).
     "scenarios/stack-deploy.yaml",
     "scenarios/gluster-replica.yaml",
     "scenarios/broken/gluster-replica2.yaml",
