@@ -43,7 +43,12 @@ pub fn prepare(
     let config = inventory.file.clone();
     let nodes = selected(&inventory, names)?;
     let mut image = Image::open(base)?;
-    let facts = Facts::read(&mut image)?;
+    let base_units: Vec<String> = nodes
+        .iter()
+        .flat_map(|n| n.units.iter().filter(|u| u.content.is_none()))
+        .map(|u| u.name.clone())
+        .collect();
+    let facts = Facts::read(&mut image, &base_units)?;
     let epoch = epoch.unwrap_or_else(|| image.default_epoch());
     let secret_path = ClusterSecret::path_for(&config);
     let (secret, made) = ClusterSecret::load_or_create(&secret_path)?;

@@ -239,9 +239,13 @@ pub struct Boot {
 pub struct Unit {
     /// The unit's file name: `backup.service`, `backup.timer`, …
     pub name: String,
-    /// The unit file.
-    pub content: String,
+    /// The unit file, written to `/etc/systemd/system/`. Without it the unit is one the base
+    /// already has, and `enable` turns it on or off there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
     /// Make the links `systemctl enable` would (from its `[Install]` section). Default true.
+    /// `false` on a unit of the base removes them, as `systemctl disable` would (its `Also=`
+    /// units too), so a node that does not need docker or glusterd does not start it.
     #[serde(default = "yes")]
     pub enable: bool,
 }

@@ -38,9 +38,11 @@ const SERVICES: [&str; 7] = [
 ];
 
 impl Facts {
-    /// Reads the facts from the base (read-only visits). A root without `/etc/passwd` or
-    /// `/etc/group` is not a system bake can add users to: an error naming the image.
-    pub fn read(image: &mut Image) -> Result<Facts> {
+    /// Reads the facts from the base (read-only visits), with the files of the units named in
+    /// `wanted` (the inventory's units of the base) and of the units their `Also=` names. A
+    /// root without `/etc/passwd` or `/etc/group` is not a system bake can add users to: an
+    /// error naming the image.
+    pub fn read(image: &mut Image, wanted: &[String]) -> Result<Facts> {
         let epoch = Epoch(0);
         let user_data = if image.has(Target::Boot) {
             image.with_fs(Target::Boot, epoch, false, |fs| text(fs, "/user-data"))?
@@ -63,12 +65,21 @@ impl Facts {
                 group: required(fs, "/etc/group")?,
                 gshadow: text(fs, "/etc/gshadow")?,
             };
-            let mut units = Vec::new();
-            for unit in SERVICES {
+            let mut names: Vec<String> = SERVICES.iter().map(|s| s.to_string()).collect();
+            names.extend(wanted.iter().cloned());
+            let mut units: Vec<(String, String, String)> = Vec::new();
+            let mut next = 0;
+            while next < names.len() {
+                let unit = names[next].clone();
+                next += 1;
+                if units.iter().any(|(n, _, _)| *n == unit) {
+                    continue;
+                }
                 for dir in UNIT_DIRS {
                     let path = format!("{dir}/{unit}");
                     if let Some(body) = text(fs, &path)? {
-                        units.push((unit.to_string(), path, body));
+                        names.extend(super::units::also(&body));
+                        units.push((unit, path, body));
                         break;
                     }
                 }

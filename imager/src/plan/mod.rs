@@ -80,7 +80,7 @@ pub fn plan(
     ops.extend(gluster::ops(&cx)?);
     ops.extend(cron::ops(&cx)?);
     ops.extend(files::ops(&cx, &accounts)?);
-    ops.extend(units::ops(&cx));
+    ops.extend(units::ops(&cx)?);
     ops.extend(boot::ops(&cx));
     Ok(ops)
 }
@@ -115,6 +115,14 @@ mod tests {
 
     fn node(base: &str) -> NodeSpec {
         let text = format!("base: {base}\nnodes:\n  p1: {{ address: 10.0.0.1/24 }}\n");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("base.img"), b"").unwrap();
+        let inv = Inventory::parse(&dir.path().join("lab.yaml"), &text).unwrap();
+        inv.nodes[0].clone()
+    }
+
+    fn node_with(base: &str, settings: &str) -> NodeSpec {
+        let text = format!("base: {base}\nnodes:\n  p1: {{ address: 10.0.0.1/24, {settings} }}\n");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("base.img"), b"").unwrap();
         let inv = Inventory::parse(&dir.path().join("lab.yaml"), &text).unwrap();
@@ -176,6 +184,72 @@ mod tests {
         assert!(
             !matches!(&ops, Err(Error::Invalid { what, .. }) if what.contains("user-data")),
             "{ops:?}"
+        );
+    }
+
+    #[test]
+    fn a_base_unit_is_disabled_with_its_also_units_and_an_absent_one_is_named() {
+        let node = node_with(
+            "./base.img",
+            "units: [{ name: docker.service, enable: false }, { name: cron.service }]",
+        );
+        let mut facts = trixie_facts("#cloud-config\n");
+        let unit = |name: &str, install: &str| {
+            (
+                name.to_string(),
+                format!("/lib/systemd/system/{name}"),
+                format!("[Service]\nExecStart=/x\n[Install]\n{install}\n"),
+            )
+        };
+        facts.units = vec![
+            unit(
+                "docker.service",
+                "WantedBy=multi-user.target\nAlso=docker.socket",
+            ),
+            unit("docker.socket", "WantedBy=sockets.target"),
+            unit("cron.service", "WantedBy=multi-user.target"),
+            unit("ssh.service", "WantedBy=multi-user.target"),
+        ];
+        let secret = ClusterSecret::from_bytes([1; 32]);
+        let ops = plan(
+            std::slice::from_ref(&node),
+            &node,
+            &facts,
+            Epoch(0),
+            &secret,
+        )
+        .unwrap();
+        let removed: Vec<&str> = ops
+            .iter()
+            .filter(|o| matches!(o, FileOp::Remove { .. }))
+            .map(FileOp::path)
+            .collect();
+        for link in [
+            "/etc/systemd/system/multi-user.target.wants/docker.service",
+            "/etc/systemd/system/sockets.target.wants/docker.socket",
+        ] {
+            assert!(removed.contains(&link), "{link} stays: {removed:?}");
+        }
+        assert!(ops
+            .iter()
+            .any(|o| matches!(o, FileOp::Symlink { path, target, .. }
+            if path == "/etc/systemd/system/multi-user.target.wants/cron.service"
+                && target == "/lib/systemd/system/cron.service")));
+
+        facts.units.retain(|(n, _, _)| n != "cron.service");
+        let err = plan(
+            std::slice::from_ref(&node),
+            &node,
+            &facts,
+            Epoch(0),
+            &secret,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("node p1")
+                && err.contains("cron.service is not installed in the base image"),
+            "{err}"
         );
     }
 }

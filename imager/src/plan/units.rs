@@ -1,25 +1,43 @@
-//! systemd units: the inventory's own (`units:`, written to `/etc/systemd/system/`), and
-//! `systemctl enable` without systemd: the symlinks a unit's `[Install]` section asks for.
+//! systemd units: the inventory's own (`units:`, written to `/etc/systemd/system/`), units of
+//! the base turned on or off, and `systemctl enable`/`disable` without systemd: the symlinks
+//! a unit's `[Install]` section asks for.
 
 use super::{root_file, Context};
+use crate::error::{Error, Result};
 use crate::fileop::{FileOp, Target};
 
-/// The inventory's units, each enabled when asked.
-pub(super) fn ops(cx: &Context) -> Vec<FileOp> {
+/// The inventory's units: written and enabled when asked, or (without content) the base's
+/// own unit enabled or disabled.
+pub(super) fn ops(cx: &Context) -> Result<Vec<FileOp>> {
     let mut ops = Vec::new();
     for unit in &cx.node.units {
+        let Some(content) = &unit.content else {
+            let (name, path, body) = cx.facts.unit(&unit.name).ok_or_else(|| Error::Invalid {
+                what: format!("node {}", cx.node.name),
+                detail: format!(
+                    "units: {} is not installed in the base image (give its content to add it)",
+                    unit.name
+                ),
+            })?;
+            if unit.enable {
+                ops.extend(enable(name, path, body));
+            } else {
+                ops.extend(disable(cx, name, body));
+            }
+            continue;
+        };
         let path = format!("/etc/systemd/system/{}", unit.name);
-        ops.push(root_file(&path, unit.content.clone(), 0o644));
+        ops.push(root_file(&path, content.clone(), 0o644));
         if unit.enable {
-            ops.extend(enable(&unit.name, &path, &unit.content));
+            ops.extend(enable(&unit.name, &path, content));
         }
     }
-    ops
+    Ok(ops)
 }
 
-/// The enable links for `unit` whose file is at `unit_path` (as the running system sees it).
-pub fn enable(unit: &str, unit_path: &str, unit_text: &str) -> Vec<FileOp> {
-    let mut ops = Vec::new();
+/// The `key=value` pairs of a unit's `[Install]` section, one per value.
+fn install_entries(unit_text: &str) -> Vec<(&str, &str)> {
+    let mut entries = Vec::new();
     let mut in_install = false;
     for line in unit_text.lines().map(str::trim) {
         if line.starts_with('[') {
@@ -29,25 +47,64 @@ pub fn enable(unit: &str, unit_path: &str, unit_text: &str) -> Vec<FileOp> {
         if !in_install {
             continue;
         }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        for target in value.split_whitespace() {
-            let path = match key.trim() {
-                "WantedBy" => format!("/etc/systemd/system/{target}.wants/{unit}"),
-                "RequiredBy" => format!("/etc/systemd/system/{target}.requires/{unit}"),
-                "Alias" => format!("/etc/systemd/system/{target}"),
-                _ => continue,
-            };
-            ops.push(FileOp::Symlink {
-                fs: Target::Root,
-                path,
-                target: unit_path.to_string(),
-                owner: None,
-            });
+        if let Some((key, value)) = line.split_once('=') {
+            entries.extend(value.split_whitespace().map(|v| (key.trim(), v)));
         }
     }
-    ops
+    entries
+}
+
+/// The units `systemctl enable`/`disable` of this one also acts on (`Also=`).
+pub fn also(unit_text: &str) -> Vec<String> {
+    install_entries(unit_text)
+        .into_iter()
+        .filter(|(key, _)| *key == "Also")
+        .map(|(_, v)| v.to_string())
+        .collect()
+}
+
+/// The links `[Install]` asks for, as `/etc/systemd/system/…` paths.
+fn link_paths(unit: &str, unit_text: &str) -> Vec<String> {
+    install_entries(unit_text)
+        .into_iter()
+        .filter_map(|(key, target)| match key {
+            "WantedBy" => Some(format!("/etc/systemd/system/{target}.wants/{unit}")),
+            "RequiredBy" => Some(format!("/etc/systemd/system/{target}.requires/{unit}")),
+            "Alias" => Some(format!("/etc/systemd/system/{target}")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The enable links for `unit` whose file is at `unit_path` (as the running system sees it).
+pub fn enable(unit: &str, unit_path: &str, unit_text: &str) -> Vec<FileOp> {
+    link_paths(unit, unit_text)
+        .into_iter()
+        .map(|path| FileOp::Symlink {
+            fs: Target::Root,
+            path,
+            target: unit_path.to_string(),
+            owner: None,
+        })
+        .collect()
+}
+
+/// `systemctl disable`: the links of `unit` and of its `Also=` units go (a link that is not
+/// there is no error).
+fn disable(cx: &Context, unit: &str, unit_text: &str) -> Vec<FileOp> {
+    let mut paths = link_paths(unit, unit_text);
+    for other in also(unit_text) {
+        if let Some((name, _, body)) = cx.facts.unit(&other) {
+            paths.extend(link_paths(name, body));
+        }
+    }
+    paths
+        .into_iter()
+        .map(|path| FileOp::Remove {
+            fs: Target::Root,
+            path,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -67,5 +124,12 @@ mod tests {
                 "/etc/systemd/system/sshd.service"
             ]
         );
+    }
+
+    #[test]
+    fn also_names_the_units_disabled_with_this_one() {
+        let unit = "[Service]\nExecStart=/x\n[Install]\nWantedBy=multi-user.target\nAlso=docker.socket x.path\n";
+        assert_eq!(super::also(unit), ["docker.socket", "x.path"]);
+        assert!(super::also("[Service]\nAlso=not.install\n").is_empty());
     }
 }

@@ -1,4 +1,5 @@
-//! `units:`: unit file names, each once, `[Install]` when it is to be enabled.
+//! `units:`: unit file names, each once, `[Install]` when it is to be enabled. Whether a unit
+//! without `content` is in the base is known only at plan time, from the image.
 
 use super::{place_of, Checker};
 use crate::inventory::model::Settings;
@@ -39,7 +40,8 @@ pub(super) fn check(
         if units.iter().filter(|u| u.name == unit.name).count() > 1 {
             return Err(unit_err("listed twice".into()));
         }
-        if unit.enable && !unit.content.lines().any(|l| l.trim() == "[Install]") {
+        let has_install = |text: &str| text.lines().any(|l| l.trim() == "[Install]");
+        if unit.enable && unit.content.as_deref().is_some_and(|t| !has_install(t)) {
             return Err(unit_err(
                 "enable needs an [Install] section (or say enable: false)".into(),
             ));
