@@ -88,12 +88,15 @@ pub fn bake(
         .map(|old| old.nodes)
         .unwrap_or_default();
 
+    let plan_sha256 = |ops: &[FileOp]| hex::encode(Sha256::digest(format!("{ops:?}")));
     let todo: Vec<_> = inputs
         .plans
         .iter()
-        .filter(|(node, _)| {
+        .filter(|(node, ops)| {
             !options.only_stale
-                || !nodes.contains_key(&node.name)
+                || !nodes.get(&node.name).is_some_and(|old| {
+                    old.plan_sha256.as_deref() == Some(plan_sha256(ops).as_str())
+                })
                 || !out.join(format!("{}.img", node.name)).exists()
         })
         .collect();
@@ -126,6 +129,7 @@ pub fn bake(
                     .collect(),
                 image: format!("{}.img", node.name),
                 operations: ops.len(),
+                plan_sha256: Some(plan_sha256(ops)),
                 sha256,
                 size: image.len(),
                 used: Used::of(&used),

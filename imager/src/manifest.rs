@@ -38,6 +38,10 @@ pub struct NodeEntry {
     /// The image's file name, beside the manifest.
     pub image: String,
     pub operations: usize,
+    /// SHA-256 of the node's planned file operations: a bake of stale nodes only (`piimage
+    /// test`) bakes again a node whose plan changed (a template, a rule), not only its inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_sha256: Option<String>,
     /// The whole file's SHA-256, with `bake --sha256` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
