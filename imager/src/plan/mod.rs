@@ -114,15 +114,12 @@ mod tests {
     use crate::inventory::Inventory;
 
     fn node(base: &str) -> NodeSpec {
-        let text = format!("base: {base}\nnodes:\n  p1: {{ address: 10.0.0.1/24 }}\n");
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("base.img"), b"").unwrap();
-        let inv = Inventory::parse(&dir.path().join("lab.yaml"), &text).unwrap();
-        inv.nodes[0].clone()
+        node_with(base, "")
     }
 
+    /// Node p1 of an inventory on `base`, with `settings` (`, key: value`) after its address.
     fn node_with(base: &str, settings: &str) -> NodeSpec {
-        let text = format!("base: {base}\nnodes:\n  p1: {{ address: 10.0.0.1/24, {settings} }}\n");
+        let text = format!("base: {base}\nnodes:\n  p1: {{ address: 10.0.0.1/24{settings} }}\n");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("base.img"), b"").unwrap();
         let inv = Inventory::parse(&dir.path().join("lab.yaml"), &text).unwrap();
@@ -191,7 +188,7 @@ mod tests {
     fn a_base_unit_is_disabled_with_its_also_units_and_an_absent_one_is_named() {
         let node = node_with(
             "./base.img",
-            "units: [{ name: docker.service, enable: false }, { name: cron.service }]",
+            ", units: [{ name: docker.service, enable: false }, { name: cron.service }]",
         );
         let mut facts = trixie_facts("#cloud-config\n");
         let unit = |name: &str, install: &str| {
@@ -211,14 +208,9 @@ mod tests {
             unit("ssh.service", "WantedBy=multi-user.target"),
         ];
         let secret = ClusterSecret::from_bytes([1; 32]);
-        let ops = plan(
-            std::slice::from_ref(&node),
-            &node,
-            &facts,
-            Epoch(0),
-            &secret,
-        )
-        .unwrap();
+        let plan_on =
+            |facts: &Facts| plan(std::slice::from_ref(&node), &node, facts, Epoch(0), &secret);
+        let ops = plan_on(&facts).unwrap();
         let removed: Vec<&str> = ops
             .iter()
             .filter(|o| matches!(o, FileOp::Remove { .. }))
@@ -237,15 +229,7 @@ mod tests {
                 && target == "/lib/systemd/system/cron.service")));
 
         facts.units.retain(|(n, _, _)| n != "cron.service");
-        let err = plan(
-            std::slice::from_ref(&node),
-            &node,
-            &facts,
-            Epoch(0),
-            &secret,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = plan_on(&facts).unwrap_err().to_string();
         assert!(
             err.contains("node p1")
                 && err.contains("cron.service is not installed in the base image"),

@@ -12,16 +12,16 @@ pub(super) fn ops(cx: &Context) -> Result<Vec<FileOp>> {
     let mut ops = Vec::new();
     for unit in &cx.node.units {
         let Some(content) = &unit.content else {
-            let (name, path, body) = cx.facts.unit(&unit.name).ok_or_else(|| Error::Invalid {
-                what: format!("node {}", cx.node.name),
-                detail: format!(
-                    "units: {} is not installed in the base image (give its content to add it)",
-                    unit.name
-                ),
-            })?;
             if unit.enable {
-                ops.extend(enable(name, path, body));
+                ops.extend(super::enable_installed(cx, &unit.name)?);
             } else {
+                let (name, _, body) = cx.facts.unit(&unit.name).ok_or_else(|| Error::Invalid {
+                    what: format!("node {}", cx.node.name),
+                    detail: format!(
+                        "{} is not installed in the base image, so it cannot be disabled (give its content to add it)",
+                        unit.name
+                    ),
+                })?;
                 ops.extend(disable(cx, name, body));
             }
             continue;
