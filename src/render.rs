@@ -121,6 +121,9 @@ pub fn inspect_report(r: &Report) -> String {
             k.comment
         );
     }
+    for (i, step) in r.first_boot.steps.iter().enumerate() {
+        let _ = writeln!(out, "{:<11} {step}", if i == 0 { "first boot" } else { "" });
+    }
     for (i, s) in r.services.iter().enumerate() {
         let state = match (s.installed, s.enabled) {
             (false, _) => "not installed".to_string(),

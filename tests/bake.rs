@@ -14,21 +14,7 @@ fn lab(inventory_text: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 fn bake(dir: &Path, inventory: &Path, out: &str) -> (Run, serde_json::Value) {
-    let out = dir.join(out);
-    let run = piimage_with(
-        &dir.join("cache"),
-        &[
-            "bake",
-            "-c",
-            inventory.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--json",
-            "--sha256",
-        ],
-        &[("SOURCE_DATE_EPOCH", "1700000000")],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (run, out) = common::bake_staged(dir, inventory, out, &["--json", "--sha256"]);
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     (run, manifest)

@@ -13,6 +13,7 @@ pub mod digest;
 pub mod disk;
 pub mod error;
 pub mod fileop;
+pub mod first_boot;
 pub mod flavour;
 pub mod fs;
 pub mod image;

@@ -85,3 +85,29 @@ pub fn stage_lab(text: &str, flavour: &'static str) -> (tempfile::TempDir, std::
     .unwrap();
     (dir, inventory)
 }
+
+/// Bakes a staged inventory (`stage_lab`) into `DIR/OUT` at a fixed instant, with `extra`
+/// arguments; it must succeed.
+pub fn bake_staged(
+    dir: &Path,
+    inventory: &Path,
+    out: &str,
+    extra: &[&str],
+) -> (Run, std::path::PathBuf) {
+    let out = dir.join(out);
+    let mut args = vec![
+        "bake",
+        "-c",
+        inventory.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let run = piimage_with(
+        &dir.join("cache"),
+        &args,
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    assert_eq!(run.code, 0, "{}: {}", inventory.display(), run.stderr);
+    (run, out)
+}

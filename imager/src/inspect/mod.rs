@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::disk::PartitionTable;
 use crate::error::Result;
 use crate::fileop::Target;
+use crate::first_boot::FirstBoot;
 use crate::flavour::{self, Evidence, Flavour};
 use crate::fs::Filesystem;
 use crate::image::Image;
@@ -39,6 +40,18 @@ pub struct Report {
     pub services: Vec<Service>,
     /// `/etc/docker/daemon.json` as parsed, when present.
     pub docker_daemon: Option<serde_json::Value>,
+    /// What the flavour's first boot will still do to the image.
+    pub first_boot: FirstBootReport,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FirstBootReport {
+    /// False when first boot keeps the image's SSH host keys.
+    pub regenerates_host_keys: bool,
+    /// Each step, as a person would say it.
+    pub steps: Vec<String>,
+    #[serde(flatten)]
+    pub triggers: FirstBoot,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,6 +133,17 @@ pub fn inspect(image: &mut Image, shown_path: &str) -> Result<Report> {
         ssh_host_keys: vec![],
         services: vec![],
         docker_daemon: None,
+        first_boot: FirstBootReport {
+            regenerates_host_keys: false,
+            steps: vec![],
+            triggers: FirstBoot::default(),
+        },
+    };
+    let first = FirstBoot::read(image)?;
+    report.first_boot = FirstBootReport {
+        regenerates_host_keys: first.regenerates_host_keys(),
+        steps: first.steps(),
+        triggers: first,
     };
     if image.has(Target::Root) {
         image.with_fs(Target::Root, epoch, false, |fs| {

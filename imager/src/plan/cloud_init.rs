@@ -31,13 +31,21 @@ pub(super) fn user_data(cx: &Context) -> Result<Vec<FileOp>> {
     for key in ["user", "password", "chpasswd"] {
         doc.remove(key);
     }
-    doc.insert("users".into(), serde_yaml_ng::Value::Sequence(vec![]));
+    // No users, not even the distribution's default one: an empty mapping, which every
+    // cloud-init reads as none (`ug_util._normalize_users`); an empty list is "too short"
+    // for cloud-init 22.4's schema.
+    doc.insert(
+        "users".into(),
+        serde_yaml_ng::Value::Mapping(Default::default()),
+    );
     doc.insert("ssh_pwauth".into(), node.password_authentication.into());
-    // Bake provides the host keys: cloud-init must neither delete nor make any.
+    // Bake provides the host keys: cloud-init must not delete them, and it makes only the
+    // types of `ssh_genkeytypes` that are missing (cc_ssh), so naming the one type bake
+    // writes makes none. (An empty list is "too short" for cloud-init's schema.)
     doc.insert("ssh_deletekeys".into(), false.into());
     doc.insert(
         "ssh_genkeytypes".into(),
-        serde_yaml_ng::Value::Sequence(vec![]),
+        serde_yaml_ng::Value::Sequence(vec!["ed25519".into()]),
     );
     let body = serde_yaml_ng::to_string(&doc).map_err(|e| Error::Invalid {
         what: "cloud-init user-data".into(),

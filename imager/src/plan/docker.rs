@@ -69,9 +69,16 @@ fn tcp_ops(
     let port = tcp
         .port
         .unwrap_or(if tcp.insecure_plaintext { 2375 } else { 2376 });
+    // `fd://` is the socket systemd hands over, so it needs the package's docker.socket;
+    // without one dockerd fails at start ("no sockets found via socket activation").
+    let local = if cx.facts.unit("docker.socket").is_some() {
+        "fd://"
+    } else {
+        "unix:///var/run/docker.sock"
+    };
     daemon.insert(
         "hosts".into(),
-        json!(["fd://", format!("tcp://0.0.0.0:{port}")]),
+        json!([local, format!("tcp://0.0.0.0:{port}")]),
     );
     if !tcp.insecure_plaintext {
         let ca = crate::pki::ClusterCa::new(cx.secret, cx.epoch)?;

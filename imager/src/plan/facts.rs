@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::fileop::Target;
+use crate::first_boot::FirstBoot;
 use crate::flavour::{self, Flavour};
 use crate::fs::Filesystem;
 use crate::image::Image;
@@ -20,6 +21,8 @@ pub struct Facts {
     /// Whether the base carries a GlusterFS identity (`/var/lib/glusterd/glusterd.info`),
     /// which every node baked from it would share.
     pub has_glusterd_identity: bool,
+    /// What the flavour's first boot would still do to the image.
+    pub first_boot: FirstBoot,
 }
 
 const UNIT_DIRS: [&str; 3] = [
@@ -27,9 +30,11 @@ const UNIT_DIRS: [&str; 3] = [
     "/lib/systemd/system",
     "/usr/lib/systemd/system",
 ];
-const SERVICES: [&str; 7] = [
+/// The units bake configures (docker's socket decides whether `fd://` can be used).
+const SERVICES: [&str; 8] = [
     "ssh.service",
     "docker.service",
+    "docker.socket",
     "fail2ban.service",
     "cron.service",
     "systemd-networkd.service",
@@ -44,6 +49,7 @@ impl Facts {
     /// error naming the image.
     pub fn read(image: &mut Image, wanted: &[String]) -> Result<Facts> {
         let epoch = Epoch(0);
+        let first_boot = FirstBoot::read(image)?;
         let user_data = if image.has(Target::Boot) {
             image.with_fs(Target::Boot, epoch, false, |fs| text(fs, "/user-data"))?
         } else {
@@ -93,6 +99,7 @@ impl Facts {
                 units,
                 user_data,
                 has_glusterd_identity,
+                first_boot,
             })
         })
     }

@@ -236,4 +236,53 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn docker_keeps_fd_only_where_a_socket_unit_hands_one_over() {
+        let node = node_with(
+            "./base.img",
+            ", docker: { tcp: { port: 2375, insecure_plaintext: true } }",
+        );
+        let secret = ClusterSecret::from_bytes([1; 32]);
+        let unit = |name: &str, body: &str| {
+            (
+                name.to_string(),
+                format!("/lib/systemd/system/{name}"),
+                body.to_string(),
+            )
+        };
+        let mut facts = trixie_facts("#cloud-config\n");
+        facts.units = vec![
+            unit(
+                "docker.service",
+                "[Service]\nExecStart=/usr/sbin/dockerd -H fd://\n[Install]\nWantedBy=multi-user.target\n",
+            ),
+            unit("docker.socket", "[Socket]\nListenStream=/run/docker.sock\n[Install]\nWantedBy=sockets.target\n"),
+            unit("ssh.service", "[Service]\nExecStart=/x\n[Install]\nWantedBy=multi-user.target\n"),
+        ];
+        let hosts = |facts: &Facts| -> serde_json::Value {
+            let ops = plan(std::slice::from_ref(&node), &node, facts, Epoch(0), &secret).unwrap();
+            let daemon = ops
+                .iter()
+                .find_map(|o| match o {
+                    FileOp::Write {
+                        path,
+                        content: crate::fileop::Content::Text(t),
+                        ..
+                    } if path == "/etc/docker/daemon.json" => Some(t.clone()),
+                    _ => None,
+                })
+                .unwrap();
+            serde_json::from_str::<serde_json::Value>(&daemon).unwrap()["hosts"].clone()
+        };
+        assert_eq!(
+            hosts(&facts),
+            serde_json::json!(["fd://", "tcp://0.0.0.0:2375"])
+        );
+        facts.units.retain(|(n, _, _)| n != "docker.socket");
+        assert_eq!(
+            hosts(&facts),
+            serde_json::json!(["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"])
+        );
+    }
 }

@@ -48,6 +48,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../overlays/ssh/sshd.conf"),
     ),
     (
+        "ssh/regenerate_ssh_host_keys",
+        include_str!("../../../overlays/ssh/regenerate_ssh_host_keys"),
+    ),
+    (
         "fail2ban/jail.local",
         include_str!("../../../overlays/fail2ban/jail.local"),
     ),

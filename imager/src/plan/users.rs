@@ -1,6 +1,7 @@
 //! Users as `adduser` would make them: `/etc/passwd`, `/etc/group`, `/etc/shadow` and
 //! `/etc/gshadow` rewritten from the base's (accounts.rs), a home for each new user, and
-//! their authorized keys (`~/.ssh` 0700, `authorized_keys` 0600). The same on every flavour.
+//! their authorized keys (`~/.ssh` 0700, `authorized_keys` 0600). The same on every flavour;
+//! where Raspberry Pi OS's first-boot user wizard is enabled, it is switched off.
 
 use super::accounts::Accounts;
 use super::{root_file, Context};
@@ -28,6 +29,14 @@ pub(super) fn ops(cx: &Context) -> Result<(Vec<FileOp>, Accounts)> {
         })
         .collect::<Result<_>>()?;
     let made = accounts.ensure(&users, days)?;
+    if !node.users.is_empty() && cx.facts.first_boot.wizard_enabled {
+        // userconf-pi's wizard would ask at the console for a user and rename uid 1000 at
+        // first boot; the inventory has said who the users are.
+        ops.push(FileOp::Remove {
+            fs: Target::Root,
+            path: crate::first_boot::WIZARD_LINK.into(),
+        });
+    }
     if !node.users.is_empty() {
         let shadow_owner = Some(Owner {
             uid: 0,
