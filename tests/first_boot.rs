@@ -57,22 +57,8 @@ mod model {
                         steps.push("applies custom.toml".into());
                     }
                     // fix_partuuid: a new disk identifier; fstab and cmdline.txt follow.
-                    let old = card.table().disk_id.clone();
-                    let new = format!(
-                        "{:08x}",
-                        u32::from_str_radix(&old, 16).unwrap() ^ 0x5a5a_5a5a
-                    );
-                    let cmdline = boot_text(&mut card, "/cmdline.txt").replace(&old, &new);
-                    write_boot(&mut card, "/cmdline.txt", &cmdline, epoch);
-                    card.with_fs(Target::Root, epoch, true, |fs| {
-                        if let Some(fstab) = fs.read_if_exists("/etc/fstab")? {
-                            let fstab = String::from_utf8_lossy(&fstab).replace(&old, &new);
-                            fs.write_file("/etc/fstab", fstab.as_bytes(), file(0o644))?;
-                        }
-                        Ok(())
-                    })
-                    .unwrap();
-                    steps.push(format!("gives the disk identifier {new} (was {old})"));
+                    let (step, new) = new_disk_identifier(&mut card, epoch);
+                    steps.push(step);
                     new_disk_id = Some(new);
                 }
                 // The next boot, under systemd: the enabled units.
@@ -87,7 +73,22 @@ mod model {
                     rename_uid_1000(&mut card, "student", epoch);
                 }
             }
-            "trixie" | "hypriot" => steps.extend(cloud_init(&mut card, epoch)),
+            "trixie" => {
+                // trixie: `resize` on cmdline.txt; the initramfs grows the root
+                // (local-premount/resize_early), then local-bottom/set_partuuid gives the disk
+                // a new identifier and takes ` resize` off.
+                let cmdline = boot_text(&mut card, "/cmdline.txt");
+                if cmdline.split_whitespace().any(|a| a == "resize") {
+                    steps.push("grows the root partition".to_string());
+                    let (step, new) = new_disk_identifier(&mut card, epoch);
+                    steps.push(step);
+                    let left = boot_text(&mut card, "/cmdline.txt").replace(" resize", "");
+                    write_boot(&mut card, "/cmdline.txt", &left, epoch);
+                    new_disk_id = Some(new);
+                }
+                steps.extend(cloud_init(&mut card, epoch));
+            }
+            "hypriot" => steps.extend(cloud_init(&mut card, epoch)),
             _ => {}
         }
         card.write_to(out).unwrap();
@@ -95,6 +96,28 @@ mod model {
             set_mbr_disk_id(out, &id);
         }
         steps
+    }
+
+    /// A new disk identifier (here a fixed one, not random): the old one is replaced in
+    /// cmdline.txt and /etc/fstab (`sed -i "s/${OLD_DISKID}/${DISKID}/"`), the MBR's is
+    /// written by `play` once the image is out.
+    fn new_disk_identifier(card: &mut Image, epoch: Epoch) -> (String, String) {
+        let old = card.table().disk_id.clone();
+        let new = format!(
+            "{:08x}",
+            u32::from_str_radix(&old, 16).unwrap() ^ 0x5a5a_5a5a
+        );
+        let cmdline = boot_text(card, "/cmdline.txt").replace(&old, &new);
+        write_boot(card, "/cmdline.txt", &cmdline, epoch);
+        card.with_fs(Target::Root, epoch, true, |fs| {
+            if let Some(fstab) = fs.read_if_exists("/etc/fstab")? {
+                let fstab = String::from_utf8_lossy(&fstab).replace(&old, &new);
+                fs.write_file("/etc/fstab", fstab.as_bytes(), file(0o644))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        (format!("gives the disk identifier {new} (was {old})"), new)
     }
 
     /// What firstboot and the unit run: whatever is at the helper's path. The model knows two

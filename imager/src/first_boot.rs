@@ -32,6 +32,9 @@ pub struct FirstBoot {
     /// `cmdline.txt` runs raspberrypi-sys-mods' firstboot as init (and, on bookworm, the
     /// initramfs grows the root because `firstboot` is on the command line).
     pub firstboot_init: bool,
+    /// `resize` on `cmdline.txt` (trixie): the initramfs grows the root and gives the disk a
+    /// new identifier, then takes the flag off.
+    pub resize_flag: bool,
     /// The key helper as it is in the image, when there is one.
     #[serde(skip)]
     pub key_helper: Option<String>,
@@ -54,6 +57,7 @@ impl FirstBoot {
             image.with_fs(Target::Boot, epoch, false, |fs| {
                 let cmdline = text(fs, "/cmdline.txt")?.unwrap_or_default();
                 first.firstboot_init = cmdline.split_whitespace().any(|a| a == FIRSTBOOT_INIT);
+                first.resize_flag = cmdline.split_whitespace().any(|a| a == "resize");
                 if let Some(user_data) = text(fs, "/user-data")? {
                     first.cloud_init_deletes_keys = deletes_keys(&user_data);
                 }
@@ -99,6 +103,13 @@ impl FirstBoot {
                  (fstab and cmdline.txt follow), applies custom.toml if there is one",
                 FIRSTBOOT_INIT.trim_start_matches("init=")
             ));
+        }
+        if self.resize_flag {
+            steps.push(
+                "grows the root partition and gives the disk a new identifier, in the initramfs \
+                 (`resize` on cmdline.txt)"
+                    .into(),
+            );
         }
         if self.regenerates_host_keys() {
             steps.push("deletes the SSH host keys and makes new ones".into());
