@@ -18,7 +18,7 @@ if [ "${CI:-}" = true ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
   ls -1dt "$builds"/*/ | tail -n +3 | xargs -r rm -rf
 fi
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo build --locked --quiet
 as_root=()
 [ "$(id -u)" -eq 0 ] || as_root=(sudo --preserve-env=PIIMAGE_CACHE_DIR)

@@ -238,6 +238,13 @@ fn baked_node_on_the_builtin_base_boots_with_its_services_active() {
         said("docker-tls 1"),
         "dockerd does not listen on TLS port 2376"
     );
+    for check in ["units-verify", "sshd-test", "fail2ban-test"] {
+        assert!(
+            said(&format!("{check} ok")),
+            "{check} refused what bake wrote:\n{}",
+            report.join("\n")
+        );
+    }
     let root_bytes: u64 = report
         .iter()
         .find_map(|l| l.strip_prefix("root-bytes "))

@@ -421,6 +421,10 @@ fn every_flavour_keeps_what_bake_wrote_through_first_boot() {
         let keys = after["ssh_host_keys"].as_array().unwrap();
         assert_eq!(keys.len(), 1, "{context}: host keys {keys:?}");
         assert_eq!(keys[0]["fingerprint"], trusted, "{context}");
+        // And by ssh-keygen itself, from the key file the card holds after first boot.
+        let root = fixtures::Ext4Judge::new(&played, 2);
+        let on_card = String::from_utf8(root.cat("/etc/ssh/ssh_host_ed25519_key.pub")).unwrap();
+        assert_eq!(fingerprint(on_card.trim()), trusted, "{context}");
         assert_eq!(
             after["first_boot"]["regenerates_host_keys"], false,
             "{context}"

@@ -35,16 +35,25 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// cloud-init unpacked from Debian's package (fixtures/readers/cloud-init.sh), run with
-/// Debian's Python.
+/// cloud-init unpacked from Debian's package (fixtures/readers/cloud-init.sh), once per run:
+/// the tests here run in parallel, and one must not read the tree while another unpacks it.
+fn cloud_init_root() -> &'static Path {
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readers/cloud-init");
+        let fetched = Command::new("bash")
+            .arg(fixtures::recipe_dir().join("readers/cloud-init.sh"))
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(fetched.success(), "fixtures/readers/cloud-init.sh failed");
+        root
+    })
+}
+
+/// cloud-init's own command line, run with Debian's Python.
 fn cloud_init(args: &[&str]) -> Output {
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readers/cloud-init");
-    let fetched = Command::new("bash")
-        .arg(fixtures::recipe_dir().join("readers/cloud-init.sh"))
-        .arg(&root)
-        .status()
-        .unwrap();
-    assert!(fetched.success(), "fixtures/readers/cloud-init.sh failed");
+    let root = cloud_init_root();
     Command::new("/usr/bin/python3")
         .args(["-m", "cloudinit.cmd.main"])
         .args(args)

@@ -33,10 +33,6 @@ type Model = BTreeMap<String, Node>;
 
 const MANY: usize = 520;
 
-fn parent(path: &str) -> &str {
-    &path[..path.rfind('/').unwrap_or(0)]
-}
-
 fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/')
         .skip(1)
@@ -313,23 +309,21 @@ fn dump(image: &Path, dirs: &[&str]) -> Model {
         .collect();
     for dir in dirs {
         for (name, mode, uid, gid) in judge.list(&dir) {
-            match model.get_mut(&format!("{dir}/{name}")) {
-                Some(
-                    Node::File {
-                        mode: m,
-                        uid: u,
-                        gid: g,
-                        ..
-                    }
-                    | Node::Dir {
-                        mode: m,
-                        uid: u,
-                        gid: g,
-                    },
-                ) => {
-                    (*m, *u, *g) = (mode, uid, gid);
+            if let Some(
+                Node::File {
+                    mode: m,
+                    uid: u,
+                    gid: g,
+                    ..
                 }
-                _ => {}
+                | Node::Dir {
+                    mode: m,
+                    uid: u,
+                    gid: g,
+                },
+            ) = model.get_mut(&format!("{dir}/{name}"))
+            {
+                (*m, *u, *g) = (mode, uid, gid);
             }
         }
     }

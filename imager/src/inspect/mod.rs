@@ -120,6 +120,7 @@ pub fn inspect(image: &mut Image, shown_path: &str) -> Result<Report> {
     } else {
         BootFiles::default()
     };
+    let first = FirstBoot::read(image)?;
     let mut report = Report {
         format: FORMAT,
         image: shown_path.to_string(),
@@ -134,16 +135,10 @@ pub fn inspect(image: &mut Image, shown_path: &str) -> Result<Report> {
         services: vec![],
         docker_daemon: None,
         first_boot: FirstBootReport {
-            regenerates_host_keys: false,
-            steps: vec![],
-            triggers: FirstBoot::default(),
+            regenerates_host_keys: first.regenerates_host_keys(),
+            steps: first.steps(),
+            triggers: first,
         },
-    };
-    let first = FirstBoot::read(image)?;
-    report.first_boot = FirstBootReport {
-        regenerates_host_keys: first.regenerates_host_keys(),
-        steps: first.steps(),
-        triggers: first,
     };
     if image.has(Target::Root) {
         image.with_fs(Target::Root, epoch, false, |fs| {
