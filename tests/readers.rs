@@ -1,5 +1,6 @@
-//! The programs that read bake's files on the Pi, judging them here: cloud-init 22.4's own
-//! `schema` and `devel net-convert` (Debian bookworm's, the oldest cloud-init Debian has),
+//! The programs that read bake's files on the Pi, judging them here: cloud-init's own
+//! `schema` and `devel net-convert` (22.4, Debian bookworm's and the oldest Debian has, and
+//! 25.1, trixie's, which Raspberry Pi OS trixie ships),
 //! `netplan generate`, `sshd -t`, `fail2ban-client -t` and NetworkManager's keyfile reader
 //! (`nmcli --offline`). Each judge is also shown a file it must refuse, so none can pass
 //! by accepting anything.
@@ -35,25 +36,39 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// cloud-init unpacked from Debian's package (fixtures/readers/cloud-init.sh), once per run:
-/// the tests here run in parallel, and one must not read the tree while another unpacks it.
-fn cloud_init_root() -> &'static Path {
-    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    ROOT.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readers/cloud-init");
-        let fetched = Command::new("bash")
-            .arg(fixtures::recipe_dir().join("readers/cloud-init.sh"))
-            .arg(&root)
-            .status()
-            .unwrap();
-        assert!(fetched.success(), "fixtures/readers/cloud-init.sh failed");
-        root
-    })
+/// The Debian releases whose cloud-init judges the seeds: bookworm's 22.4 (the oldest Debian
+/// has, for HypriotOS's far older one too) and trixie's 25.1 (what Raspberry Pi OS trixie
+/// ships).
+const CLOUD_INITS: [&str; 2] = ["bookworm", "trixie"];
+
+/// cloud-init of `suite` unpacked from Debian's package (fixtures/readers/cloud-init.sh),
+/// once per run: the tests here run in parallel, and one must not read a tree while another
+/// unpacks it.
+fn cloud_init_root(suite: &str) -> PathBuf {
+    static ROOTS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut roots = ROOTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, root)) = roots.iter().find(|(s, _)| s == suite) {
+        return root.clone();
+    }
+    let root =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("readers/cloud-init-{suite}"));
+    let fetched = Command::new("bash")
+        .arg(fixtures::recipe_dir().join("readers/cloud-init.sh"))
+        .arg(&root)
+        .arg(suite)
+        .status()
+        .unwrap();
+    assert!(
+        fetched.success(),
+        "fixtures/readers/cloud-init.sh {suite} failed"
+    );
+    roots.push((suite.to_string(), root.clone()));
+    root
 }
 
-/// cloud-init's own command line, run with Debian's Python.
-fn cloud_init(args: &[&str]) -> Output {
-    let root = cloud_init_root();
+/// cloud-init's own command line (of `suite`), run with Debian's Python.
+fn cloud_init(suite: &str, args: &[&str]) -> Output {
+    let root = cloud_init_root(suite);
     Command::new("/usr/bin/python3")
         .args(["-m", "cloudinit.cmd.main"])
         .args(args)
@@ -62,25 +77,28 @@ fn cloud_init(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn schema(file: &Path) -> Output {
-    cloud_init(&["schema", "--config-file", file.to_str().unwrap()])
+fn schema(suite: &str, file: &Path) -> Output {
+    cloud_init(suite, &["schema", "--config-file", file.to_str().unwrap()])
 }
 
-fn net_convert(file: &Path, out: &Path) -> Output {
-    cloud_init(&[
-        "devel",
-        "net-convert",
-        "--network-data",
-        file.to_str().unwrap(),
-        "--kind",
-        "yaml",
-        "--directory",
-        out.to_str().unwrap(),
-        "--distro",
-        "debian",
-        "--output-kind",
-        "networkd",
-    ])
+fn net_convert(suite: &str, file: &Path, out: &Path) -> Output {
+    cloud_init(
+        suite,
+        &[
+            "devel",
+            "net-convert",
+            "--network-data",
+            file.to_str().unwrap(),
+            "--kind",
+            "yaml",
+            "--directory",
+            out.to_str().unwrap(),
+            "--distro",
+            "debian",
+            "--output-kind",
+            "networkd",
+        ],
+    )
 }
 
 #[test]
@@ -89,34 +107,37 @@ fn cloud_init_accepts_the_seeds_bake_writes() {
         let (dir, image) = bake(flavour);
         let user_data = dir.path().join("user-data");
         std::fs::write(&user_data, boot_file(&image, "/user-data")).unwrap();
-        let checked = schema(&user_data);
-        assert!(checked.status.success(), "{flavour}: {}", text(&checked));
-        assert!(
-            text(&checked).contains("Valid cloud-config"),
-            "{}",
-            text(&checked)
-        );
-
         let network = dir.path().join("network-config");
         std::fs::write(&network, boot_file(&image, "/network-config")).unwrap();
-        let rendered = dir.path().join("networkd");
-        let converted = net_convert(&network, &rendered);
-        assert!(
-            converted.status.success(),
-            "{flavour}: {}",
-            text(&converted)
-        );
-        let unit = std::fs::read_to_string(
-            rendered.join("etc/systemd/network/10-cloud-init-eth0.network"),
-        )
-        .unwrap();
-        for line in [
-            "Address=172.19.181.1/24",
-            "Destination=0.0.0.0/0",
-            "Gateway=172.19.181.254",
-            "DNS=172.19.181.254",
-        ] {
-            assert!(unit.contains(line), "{flavour}: no {line} in\n{unit}");
+        for suite in CLOUD_INITS {
+            let context = format!("{flavour} seeds, {suite}'s cloud-init");
+            let checked = schema(suite, &user_data);
+            assert!(checked.status.success(), "{context}: {}", text(&checked));
+            assert!(
+                text(&checked).contains("Valid"),
+                "{context}: {}",
+                text(&checked)
+            );
+
+            let rendered = dir.path().join(format!("networkd-{suite}"));
+            let converted = net_convert(suite, &network, &rendered);
+            assert!(
+                converted.status.success(),
+                "{context}: {}",
+                text(&converted)
+            );
+            let unit = std::fs::read_to_string(
+                rendered.join("etc/systemd/network/10-cloud-init-eth0.network"),
+            )
+            .unwrap();
+            for line in [
+                "Address=172.19.181.1/24",
+                "Destination=0.0.0.0/0",
+                "Gateway=172.19.181.254",
+                "DNS=172.19.181.254",
+            ] {
+                assert!(unit.contains(line), "{context}: no {line} in\n{unit}");
+            }
         }
     }
 }
@@ -131,32 +152,36 @@ fn cloud_init_refuses_what_bake_used_to_write() {
         "#cloud-config\nusers: []\nssh_genkeytypes: []\n",
     )
     .unwrap();
-    let checked = schema(&user_data);
-    assert!(!checked.status.success());
-    assert!(
-        text(&checked).contains("ssh_genkeytypes: [] is too short"),
-        "{}",
-        text(&checked)
-    );
-    assert!(
-        text(&checked).contains("users: [] is too short"),
-        "{}",
-        text(&checked)
-    );
-
     let network = dir.path().join("network-config");
     std::fs::write(
         &network,
         "network:\n  version: 2\n  ethernets:\n    eth0:\n      addresses: [10.0.0.2/24]\n      routes:\n        - to: default\n          via: 10.0.0.1\n",
     )
     .unwrap();
-    let converted = net_convert(&network, &dir.path().join("out"));
-    assert!(!converted.status.success());
-    assert!(
-        text(&converted).contains("Address default is not a valid ip address"),
-        "{}",
-        text(&converted)
-    );
+    for suite in CLOUD_INITS {
+        let checked = schema(suite, &user_data);
+        assert!(!checked.status.success(), "{suite}");
+        assert!(
+            text(&checked).contains("ssh_genkeytypes: [] is too short"),
+            "{suite}: {}",
+            text(&checked)
+        );
+        // 22.4 also wants at least one user; 25.1 reads an empty list as none.
+        assert_eq!(
+            text(&checked).contains("users: [] is too short"),
+            suite == "bookworm",
+            "{suite}: {}",
+            text(&checked)
+        );
+
+        let converted = net_convert(suite, &network, &dir.path().join(format!("out-{suite}")));
+        assert!(!converted.status.success(), "{suite}");
+        assert!(
+            text(&converted).contains("Address default is not a valid ip address"),
+            "{suite}: {}",
+            text(&converted)
+        );
+    }
 }
 
 /// netplan reads the same network-config on trixie (cloud-init hands it to netplan there).

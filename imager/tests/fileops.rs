@@ -136,8 +136,10 @@ fn check(fixture: Fixture) {
     assert!(boot.read("/overlays/uart5.dtbo").is_none());
     assert!(boot.read("/overlays/w1-gpio.dtbo").is_some());
     let cmdline = String::from_utf8(boot.read("/cmdline.txt").unwrap()).unwrap();
+    // Added at the end, after the flavour's own first-boot arguments (which stay).
     assert!(
-        cmdline.ends_with("rootwait cgroup_enable=memory cgroup_memory=1\n"),
+        cmdline.contains(" rootwait")
+            && cmdline.ends_with(" cgroup_enable=memory cgroup_memory=1\n"),
         "{cmdline}"
     );
     assert!(!cmdline.contains("fsck.repair"), "{cmdline}");
