@@ -6,11 +6,9 @@
 
 use serde::Serialize;
 
-use crate::clock::Epoch;
 use crate::error::Result;
-use crate::fileop::Target;
 use crate::fs::Filesystem;
-use crate::image::Image;
+use crate::inspect::text;
 
 /// On `cmdline.txt` of Raspberry Pi OS images up to bookworm until first boot removes it.
 pub const FIRSTBOOT_INIT: &str = "init=/usr/lib/raspberrypi-sys-mods/firstboot";
@@ -44,37 +42,31 @@ pub struct FirstBoot {
     pub key_unit_enabled: bool,
     /// userconf-pi's userconfig.service (the user wizard) is enabled.
     pub wizard_enabled: bool,
-    /// cloud-init seeds are on the boot partition, and `ssh_deletekeys` is not false.
+    /// cloud-init seeds (`user-data`) are on the boot partition.
+    pub cloud_init_seeds: bool,
+    /// ... and their `ssh_deletekeys` is not false.
     pub cloud_init_deletes_keys: bool,
 }
 
 impl FirstBoot {
-    /// Reads the triggers (read-only visits).
-    pub fn read(image: &mut Image) -> Result<FirstBoot> {
-        let epoch = Epoch(0);
-        let mut first = FirstBoot::default();
-        if image.has(Target::Boot) {
-            image.with_fs(Target::Boot, epoch, false, |fs| {
-                let cmdline = text(fs, "/cmdline.txt")?.unwrap_or_default();
-                first.firstboot_init = cmdline.split_whitespace().any(|a| a == FIRSTBOOT_INIT);
-                first.resize_flag = cmdline.split_whitespace().any(|a| a == "resize");
-                if let Some(user_data) = text(fs, "/user-data")? {
-                    first.cloud_init_deletes_keys = deletes_keys(&user_data);
-                }
-                Ok(())
-            })?;
-        }
-        if image.has(Target::Root) {
-            image.with_fs(Target::Root, epoch, false, |fs| {
-                first.key_helper = text(fs, KEY_HELPER)?;
-                first.key_helper_diverted =
-                    text(fs, DIVERSIONS)?.is_some_and(|d| diverts(&d, KEY_HELPER));
-                first.key_unit_enabled = fs.stat(KEY_UNIT_LINK)?.is_some();
-                first.wizard_enabled = fs.stat(WIZARD_LINK)?.is_some();
-                Ok(())
-            })?;
-        }
-        Ok(first)
+    /// Reads the boot partition's triggers, in a visit the caller makes anyway.
+    pub fn read_boot(&mut self, fs: &mut dyn Filesystem) -> Result<()> {
+        let cmdline = text(fs, "/cmdline.txt")?.unwrap_or_default();
+        self.firstboot_init = cmdline.split_whitespace().any(|a| a == FIRSTBOOT_INIT);
+        self.resize_flag = cmdline.split_whitespace().any(|a| a == "resize");
+        let user_data = text(fs, "/user-data")?;
+        self.cloud_init_seeds = user_data.is_some();
+        self.cloud_init_deletes_keys = user_data.as_deref().is_some_and(deletes_keys);
+        Ok(())
+    }
+
+    /// Reads the root filesystem's triggers, in a visit the caller makes anyway.
+    pub fn read_root(&mut self, fs: &mut dyn Filesystem) -> Result<()> {
+        self.key_helper = text(fs, KEY_HELPER)?;
+        self.key_helper_diverted = text(fs, DIVERSIONS)?.is_some_and(|d| diverts(&d, KEY_HELPER));
+        self.key_unit_enabled = fs.stat(KEY_UNIT_LINK)?.is_some();
+        self.wizard_enabled = fs.stat(WIZARD_LINK)?.is_some();
+        Ok(())
     }
 
     /// Whether the helper firstboot runs is piimage's, which keeps existing keys.
@@ -113,7 +105,7 @@ impl FirstBoot {
         }
         if self.regenerates_host_keys() {
             steps.push("deletes the SSH host keys and makes new ones".into());
-        } else if self.key_helper.is_some() || self.cloud_init_deletes_keys {
+        } else if self.key_helper.is_some() || self.cloud_init_seeds {
             steps.push("keeps the SSH host keys".into());
         }
         if self.wizard_enabled {
@@ -141,12 +133,6 @@ pub fn diverts(diversions: &str, path: &str) -> bool {
         .collect::<Vec<_>>()
         .chunks(3)
         .any(|d| d.first() == Some(&path))
-}
-
-fn text(fs: &mut dyn Filesystem, path: &str) -> Result<Option<String>> {
-    Ok(fs
-        .read_if_exists(path)?
-        .map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 #[cfg(test)]

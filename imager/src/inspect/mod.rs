@@ -44,7 +44,7 @@ pub struct Report {
     pub first_boot: FirstBootReport,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct FirstBootReport {
     /// False when first boot keeps the image's SSH host keys.
     pub regenerates_host_keys: bool,
@@ -115,12 +115,15 @@ pub fn inspect(image: &mut Image, shown_path: &str) -> Result<Report> {
         });
     }
 
+    let mut first = FirstBoot::default();
     let boot = if image.has(Target::Boot) {
-        image.with_fs(Target::Boot, epoch, false, |fs| BootFiles::read(fs))?
+        image.with_fs(Target::Boot, epoch, false, |fs| {
+            first.read_boot(fs)?;
+            BootFiles::read(fs)
+        })?
     } else {
         BootFiles::default()
     };
-    let first = FirstBoot::read(image)?;
     let mut report = Report {
         format: FORMAT,
         image: shown_path.to_string(),
@@ -134,11 +137,7 @@ pub fn inspect(image: &mut Image, shown_path: &str) -> Result<Report> {
         ssh_host_keys: vec![],
         services: vec![],
         docker_daemon: None,
-        first_boot: FirstBootReport {
-            regenerates_host_keys: first.regenerates_host_keys(),
-            steps: first.steps(),
-            triggers: first,
-        },
+        first_boot: FirstBootReport::default(),
     };
     if image.has(Target::Root) {
         image.with_fs(Target::Root, epoch, false, |fs| {
@@ -153,6 +152,7 @@ pub fn inspect(image: &mut Image, shown_path: &str) -> Result<Report> {
             report.users = users::read(fs, &boot)?;
             report.ssh_host_keys = users::host_keys(fs)?;
             report.services = services::read(fs, &boot)?;
+            first.read_root(fs)?;
             report.docker_daemon = text(fs, "/etc/docker/daemon.json")?.map(|t| {
                 serde_json::from_str(&t)
                     .unwrap_or_else(|e| serde_json::json!({ "unparsable": e.to_string() }))
@@ -160,6 +160,11 @@ pub fn inspect(image: &mut Image, shown_path: &str) -> Result<Report> {
             Ok(())
         })?;
     }
+    report.first_boot = FirstBootReport {
+        regenerates_host_keys: first.regenerates_host_keys(),
+        steps: first.steps(),
+        triggers: first,
+    };
     Ok(report)
 }
 

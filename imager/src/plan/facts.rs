@@ -49,9 +49,12 @@ impl Facts {
     /// error naming the image.
     pub fn read(image: &mut Image, wanted: &[String]) -> Result<Facts> {
         let epoch = Epoch(0);
-        let first_boot = FirstBoot::read(image)?;
+        let mut first_boot = FirstBoot::default();
         let user_data = if image.has(Target::Boot) {
-            image.with_fs(Target::Boot, epoch, false, |fs| text(fs, "/user-data"))?
+            image.with_fs(Target::Boot, epoch, false, |fs| {
+                first_boot.read_boot(fs)?;
+                text(fs, "/user-data")
+            })?
         } else {
             None
         };
@@ -90,6 +93,7 @@ impl Facts {
                     }
                 }
             }
+            first_boot.read_root(fs)?;
             let has_glusterd_identity = fs
                 .read_if_exists("/var/lib/glusterd/glusterd.info")?
                 .is_some();
