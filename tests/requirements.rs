@@ -22,7 +22,7 @@ fn listed() -> BTreeSet<String> {
         .flat_map(|r| r.provides.iter())
         .filter_map(|p| match p {
             Provides::Program(name) => Some(name.clone()),
-            Provides::Binfmt(_) => None,
+            Provides::Binfmt(_) | Provides::File(_) => None,
         })
         .collect()
 }

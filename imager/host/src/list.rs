@@ -92,12 +92,15 @@ pub enum Provides {
     Program(String),
     /// A binfmt_misc entry (e.g. qemu-aarch64), which must be enabled with the F flag.
     Binfmt(String),
+    /// A file that must exist, by absolute path: what is used but never run, such as a
+    /// Python module another program imports.
+    File(String),
 }
 
 impl Provides {
     pub fn name(&self) -> &str {
         match self {
-            Provides::Program(p) | Provides::Binfmt(p) => p,
+            Provides::Program(p) | Provides::Binfmt(p) | Provides::File(p) => p,
         }
     }
 }
@@ -154,11 +157,20 @@ pub fn parse(text: &str) -> Result<Vec<Requirement>, ListError> {
         }
         let provides = programs
             .split(',')
-            .map(|p| match p.strip_prefix("binfmt:") {
-                Some(entry) => Provides::Binfmt(entry.to_string()),
-                None => Provides::Program(p.to_string()),
+            .map(|p| {
+                if let Some(entry) = p.strip_prefix("binfmt:") {
+                    Ok(Provides::Binfmt(entry.to_string()))
+                } else if let Some(path) = p.strip_prefix("file:") {
+                    if path.starts_with('/') {
+                        Ok(Provides::File(path.to_string()))
+                    } else {
+                        Err(err(format!("file:{path} is not an absolute path")))
+                    }
+                } else {
+                    Ok(Provides::Program(p.to_string()))
+                }
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         let suite = match suite {
             "bookworm" => Suite::Bookworm,
             "bookworm-backports" => Suite::BookwormBackports,
@@ -255,5 +267,18 @@ mod tests {
         );
         assert_eq!(rows[0].why, "runs   arm64");
         assert_eq!(rows[0].min_version.as_deref(), Some("1:10.0"));
+    }
+
+    #[test]
+    fn file_rows_name_absolute_paths_only() {
+        let rows = parse("file:/usr/lib/python3/dist-packages/yaml/__init__.py  python3-yaml  bookworm  -  tests  cloud-init's YAML\n").unwrap();
+        assert_eq!(
+            rows[0].provides,
+            vec![Provides::File(
+                "/usr/lib/python3/dist-packages/yaml/__init__.py".into()
+            )]
+        );
+        let e = parse("file:yaml.py  python3-yaml  bookworm  -  tests  x\n").unwrap_err();
+        assert!(e.to_string().contains("not an absolute path"), "{e}");
     }
 }

@@ -270,6 +270,13 @@ fn check_row(
                 Some(path) => found.push(path.display().to_string()),
                 None => missing.push(format!("`{name}` not found")),
             },
+            Provides::File(path) => {
+                if std::path::Path::new(path).is_file() {
+                    found.push(path.clone());
+                } else {
+                    missing.push(format!("{path} not found"));
+                }
+            }
             Provides::Binfmt(entry) => {
                 if probe.arch == "aarch64" && entry == "qemu-aarch64" {
                     found.push("not needed: this machine runs arm64 natively".into());
@@ -322,6 +329,7 @@ fn check_row(
             .map(|p| match p {
                 Provides::Program(n) => n.clone(),
                 Provides::Binfmt(n) => format!("binfmt_misc {n}"),
+                Provides::File(n) => n.clone(),
             })
             .collect::<Vec<_>>()
             .join(", "),
