@@ -133,6 +133,10 @@ pub fn inspect_report(r: &Report) -> String {
                 None => "disabled".into(),
             },
         };
+        let state = match &s.pending_package {
+            Some(p) => format!("{state}, installed at first boot ({p})"),
+            None => state,
+        };
         let _ = writeln!(
             out,
             "{:<11} {:<9} {state}",
@@ -199,6 +203,34 @@ pub fn file_op(op: &imager::FileOp) -> String {
         }
     };
     format!("{fs:<4} {what}")
+}
+
+/// A node's `packages:` as apt resolved them: what the base has, what the card gets (with
+/// each file's SHA-256), and where from.
+pub fn resolution(r: &imager::packages::Resolution) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !r.installed.is_empty() {
+        lines.push(format!("packages  the base has {}", r.installed.join(", ")));
+    }
+    if r.debs.is_empty() {
+        return lines;
+    }
+    lines.push(format!(
+        "packages  {} for {} from {}, installed at first boot:",
+        r.debs.len(),
+        r.architecture,
+        r.sources.join("; ")
+    ));
+    for d in &r.debs {
+        lines.push(format!(
+            "          {} {} {} sha256:{}…",
+            d.name,
+            d.version,
+            d.architecture,
+            &d.sha256[..16]
+        ));
+    }
+    lines
 }
 
 #[cfg(test)]

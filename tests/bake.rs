@@ -67,7 +67,10 @@ fn one_nodes_change_changes_only_its_image() {
     let (_, before) = bake(dir.path(), &inventory, "before");
     std::fs::write(
         &inventory,
-        lab_text().replace("log-driver: journald", "log-driver: json-file"),
+        common::for_fixture(
+            &lab_text().replace("log-driver: journald", "log-driver: json-file"),
+            "bookworm",
+        ),
     )
     .unwrap();
     let (_, after) = bake(dir.path(), &inventory, "after");
@@ -101,7 +104,7 @@ fn bad_inventory_writes_nothing() {
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(!out.exists(), "nothing written");
-    insta::assert_snapshot!(redact(&run.stderr, dir.path(), "[DIR]"), @"error: [DIR]/lab.yaml:48:5: node p3: address 172.19.181.2 is already node p2's");
+    insta::assert_snapshot!(redact(&run.stderr, dir.path(), "[DIR]"), @"error: [DIR]/lab.yaml:51:5: node p3: address 172.19.181.2 is already node p2's");
 }
 
 #[test]
@@ -287,7 +290,9 @@ fn docker_tls_certificates_verify() {
             .unwrap();
     let exec = dropin.lines().last().unwrap();
     assert!(
-        dropin.contains("ExecStart=\n") && exec == "ExecStart=/usr/sbin/dockerd $DOCKER_OPTS",
+        dropin.contains("ExecStart=\n")
+            && exec
+                == "ExecStart=/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock $DOCKER_OPTS",
         "{dropin}"
     );
 }

@@ -29,7 +29,7 @@ macro_rules! plan_snapshots {
             fn $name() {
                 let (dir, inventory) = lab($flavour);
                 let out = run(dir.path(), &["plan", "-c", inventory.to_str().unwrap(), "--node", "p3", "--json"]);
-                insta::assert_snapshot!(out.stdout);
+                insta::assert_snapshot!(common::redact(&out.stdout, dir.path(), "DIR"));
             }
         )*
     };
@@ -47,7 +47,8 @@ plan_snapshots! {
 fn plan_for_people() {
     let (dir, inventory) = lab("bookworm");
     let out = run(dir.path(), &["plan", "-c", inventory.to_str().unwrap()]);
-    insta::assert_snapshot!(out.stdout);
+    let out = common::redact(&out.stdout, &fixtures::apt_repo(), "REPO");
+    insta::assert_snapshot!(out);
 }
 
 fn baked_node_reports_what_was_asked(flavour: &'static str) {

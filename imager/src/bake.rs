@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::inventory::NodeSpec;
-use crate::manifest::{DeltaRange, Manifest, NodeEntry, Used};
+use crate::manifest::{DeltaRange, Manifest, NodeEntry, PackageEntry, Used};
 use crate::secret::ClusterSecret;
 use crate::{Epoch, Error, FileOp, Image, Result};
 
@@ -26,6 +26,8 @@ pub struct Inputs<'a> {
     pub epoch: Epoch,
     /// The nodes to bake, each with its file operations, in inventory order.
     pub plans: &'a [(NodeSpec, Vec<FileOp>)],
+    /// Each node's resolved `packages:` (recorded in the manifest).
+    pub packages: &'a std::collections::BTreeMap<String, crate::packages::Resolution>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -129,6 +131,22 @@ pub fn bake(
                     .collect(),
                 image: format!("{}.img", node.name),
                 operations: ops.len(),
+                packages: inputs
+                    .packages
+                    .get(&node.name)
+                    .map(|r| {
+                        r.debs
+                            .iter()
+                            .map(|d| PackageEntry {
+                                architecture: d.architecture.clone(),
+                                name: d.name.clone(),
+                                sha256: d.sha256.clone(),
+                                size: d.size,
+                                version: d.version.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 plan_sha256: Some(plan_sha256(ops)),
                 sha256,
                 size: image.len(),

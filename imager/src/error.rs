@@ -83,6 +83,19 @@ pub enum Error {
 
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
+
+    /// apt cannot give what `packages:` asks for: no such package, version or architecture,
+    /// or one that would remove a package of the base.
+    #[error("packages {packages} (for {architecture}): {detail}")]
+    Packages {
+        packages: String,
+        architecture: String,
+        detail: String,
+    },
+
+    /// apt could not run or could not reach its sources (the machine's fault, not the input's).
+    #[error("apt {step}: {detail}")]
+    Apt { step: String, detail: String },
 }
 
 impl Error {
@@ -108,8 +121,10 @@ impl Error {
     /// True when the user's input is at fault (exit 2); false when the machine is (exit 3).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Io { .. } => false,
-            Error::Op { error, .. } | Error::Node { error, .. } => error.is_bad_input(),
+            Error::Io { .. } | Error::Apt { .. } => false,
+            Error::Op { error, .. } | Error::Node { error, .. } | Error::Plan { error, .. } => {
+                error.is_bad_input()
+            }
             _ => true,
         }
     }

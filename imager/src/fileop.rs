@@ -30,7 +30,15 @@ impl Target {
 #[serde(untagged)]
 pub enum Content {
     Text(String),
-    Base64 { base64: String },
+    Base64 {
+        base64: String,
+    },
+    /// A file on this machine (a cached `.deb`), read when applied and checked against its
+    /// SHA-256, so a plan names large files without holding them.
+    HostFile {
+        host_file: std::path::PathBuf,
+        sha256: String,
+    },
 }
 
 impl Content {
@@ -44,6 +52,18 @@ impl Content {
                     what: "base64 content".into(),
                     detail: e.to_string(),
                 }),
+            Content::HostFile { host_file, sha256 } => {
+                use sha2::Digest;
+                let bytes = std::fs::read(host_file).map_err(|e| Error::io(host_file, e))?;
+                let actual = hex::encode(sha2::Sha256::digest(&bytes));
+                if &actual != sha256 {
+                    return Err(Error::Invalid {
+                        what: host_file.display().to_string(),
+                        detail: format!("its SHA-256 is {actual}, not the {sha256} it was planned with (the cache changed: bake again)"),
+                    });
+                }
+                Ok(bytes)
+            }
         }
     }
 }

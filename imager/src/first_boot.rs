@@ -46,6 +46,9 @@ pub struct FirstBoot {
     pub cloud_init_seeds: bool,
     /// ... and their `ssh_deletekeys` is not false.
     pub cloud_init_deletes_keys: bool,
+    /// The packages bake carried for piimage-packages.service to install (`.deb` file
+    /// names), while it has not yet.
+    pub installs_packages: Vec<String>,
 }
 
 impl FirstBoot {
@@ -66,6 +69,14 @@ impl FirstBoot {
         self.key_helper_diverted = text(fs, DIVERSIONS)?.is_some_and(|d| diverts(&d, KEY_HELPER));
         self.key_unit_enabled = fs.stat(KEY_UNIT_LINK)?.is_some();
         self.wizard_enabled = fs.stat(WIZARD_LINK)?.is_some();
+        let sums = format!("{}/SHA256SUMS", crate::plan::PACKAGES_DIR);
+        if fs.stat(crate::plan::PACKAGES_STAMP)?.is_none() {
+            self.installs_packages = text(fs, &sums)?
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+                .collect();
+        }
         Ok(())
     }
 
@@ -107,6 +118,22 @@ impl FirstBoot {
             steps.push("deletes the SSH host keys and makes new ones".into());
         } else if self.key_helper.is_some() || self.cloud_init_seeds {
             steps.push("keeps the SSH host keys".into());
+        }
+        if !self.installs_packages.is_empty() {
+            let names: Vec<String> = self
+                .installs_packages
+                .iter()
+                .map(|f| {
+                    let mut parts = f.trim_end_matches(".deb").splitn(3, '_');
+                    let name = parts.next().unwrap_or_default();
+                    let version = parts.next().unwrap_or_default().replace("%3a", ":");
+                    format!("{name} {version}")
+                })
+                .collect();
+            steps.push(format!(
+                "installs at first boot (piimage-packages.service, offline): {}",
+                names.join(", ")
+            ));
         }
         if self.wizard_enabled {
             steps.push(

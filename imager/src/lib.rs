@@ -21,6 +21,7 @@ pub mod inspect;
 pub mod inventory;
 pub mod listing;
 pub mod manifest;
+pub mod packages;
 pub mod pki;
 pub mod plan;
 pub mod prepare;

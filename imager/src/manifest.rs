@@ -38,6 +38,10 @@ pub struct NodeEntry {
     /// The image's file name, beside the manifest.
     pub image: String,
     pub operations: usize,
+    /// The `.deb`s the image carries for its first boot to install (`packages:`), in the
+    /// order they are installed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackageEntry>,
     /// SHA-256 of the node's planned file operations: a bake of stale nodes only (`piimage
     /// test`) bakes again a node whose plan changed (a template, a rule), not only its inputs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,6 +51,15 @@ pub struct NodeEntry {
     pub sha256: Option<String>,
     pub size: u64,
     pub used: Used,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackageEntry {
+    pub architecture: String,
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    pub version: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

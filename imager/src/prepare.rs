@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::inventory::{Inventory, NodeSpec};
+use crate::packages::{PackageCache, Resolution};
 use crate::plan::{self, Facts};
 use crate::secret::ClusterSecret;
 use crate::{Epoch, Error, FileOp, Image, Result};
@@ -17,6 +18,8 @@ pub struct Prepared {
     pub base: PathBuf,
     pub facts: Facts,
     pub epoch: Epoch,
+    /// Each node's `packages:` as resolved (nodes without any are absent).
+    pub packages: std::collections::BTreeMap<String, Resolution>,
     /// Each selected node with its file operations, in inventory order.
     pub plans: Vec<(NodeSpec, Vec<FileOp>)>,
     /// What the user should hear, already worded (a new cluster secret, plaintext passwords,
@@ -33,12 +36,14 @@ pub enum Warning {
 }
 
 /// The nodes named in `names` (all when empty), planned against the raw base image `base`.
-/// `epoch` overrides the base's own last write as the time stamped on every file.
+/// `epoch` overrides the base's own last write as the time stamped on every file; nodes'
+/// packages are resolved through `packages` (apt runs only for what it has not seen).
 pub fn prepare(
     inventory: Inventory,
     names: &[String],
     base: &Path,
     epoch: Option<Epoch>,
+    packages: &PackageCache,
 ) -> Result<Prepared> {
     let config = inventory.file.clone();
     let nodes = selected(&inventory, names)?;
@@ -80,14 +85,38 @@ pub fn prepare(
     }
     warnings.extend(priority_ties(&inventory).into_iter().map(Warning::Risk));
     let mut plans = Vec::new();
+    let mut resolved: std::collections::BTreeMap<String, Resolution> = Default::default();
     for node in nodes {
-        let ops = plan::plan(&inventory.nodes, &node, &facts, epoch, &secret).map_err(|e| {
-            Error::Plan {
-                inventory: config.clone(),
-                node: node.name.clone(),
-                error: Box::new(e),
-            }
-        })?;
+        let in_node = |e: Error| Error::Plan {
+            inventory: config.clone(),
+            node: node.name.clone(),
+            error: Box::new(e),
+        };
+        let node_facts = if node.packages.is_empty() {
+            None
+        } else {
+            // Nodes asking for the same packages share one answer.
+            let same = resolved
+                .values()
+                .find(|r| r.requested == node.packages.iter().map(|p| p.spec()).collect::<Vec<_>>())
+                .cloned();
+            let resolution = match same {
+                Some(r) => r,
+                None => packages
+                    .resolve(&facts.apt, &node.packages, &inventory.apt)
+                    .map_err(in_node)?,
+            };
+            resolved.insert(node.name.clone(), resolution.clone());
+            Some(facts.with_packages(resolution))
+        };
+        let ops = plan::plan(
+            &inventory.nodes,
+            &node,
+            node_facts.as_ref().unwrap_or(&facts),
+            epoch,
+            &secret,
+        )
+        .map_err(in_node)?;
         plans.push((node, ops));
     }
     Ok(Prepared {
@@ -96,6 +125,7 @@ pub fn prepare(
         base: base.to_path_buf(),
         facts,
         epoch,
+        packages: resolved,
         plans,
         warnings,
     })

@@ -62,6 +62,7 @@ pub fn bake(
         flavour: prepared.facts.flavour.as_ref().map(|f| f.id),
         epoch: prepared.epoch,
         plans: &prepared.plans,
+        packages: &prepared.packages,
     };
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(

@@ -28,6 +28,11 @@ pub fn run(cache: &BaseCache, args: PlanArgs) -> Result<()> {
             .map_or("unknown", |f| f.name.as_str());
         for (node, ops) in &prepared.plans {
             println!("{} ({} operations on {flavour})", node.name, ops.len());
+            if let Some(r) = prepared.packages.get(&node.name) {
+                for line in crate::render::resolution(r) {
+                    println!("  {line}");
+                }
+            }
             for op in ops {
                 println!("  {}", crate::render::file_op(op));
             }

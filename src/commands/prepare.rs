@@ -23,7 +23,8 @@ pub fn prepare(cache: &BaseCache, config: &Path, names: &[String]) -> Result<Pre
         None => None,
     };
     // Errors about a cached decompressed copy name the file the user gave.
-    let prepared = imager::prepare::prepare(inventory, names, &base, epoch)
+    let packages = imager::packages::PackageCache::new(cache.dir().join("packages"));
+    let prepared = imager::prepare::prepare(inventory, names, &base, epoch, &packages)
         .map_err(|e| super::inspect::rename_path(e, &base, &given))?;
     for warning in &prepared.warnings {
         match warning {

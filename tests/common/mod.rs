@@ -62,10 +62,14 @@ pub fn lab_text() -> String {
 /// An inventory `text` in a folder of its own with the files it names (its sources, a fixed
 /// cluster secret so host keys and snapshots are the same on every run) and `base.img`
 /// linked to the fixture of `flavour`.
+///
+/// Its `packages:` come from the test apt repository (fixtures/repo/) instead of the base's
+/// own sources, which would need the network. On HypriotOS, which has docker-ce (whose
+/// Conflicts: docker.io apt would resolve by removing it), the lab asks only for fail2ban.
 pub fn stage_lab(text: &str, flavour: &'static str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let inventory = dir.path().join("lab.yaml");
-    std::fs::write(&inventory, text).unwrap();
+    std::fs::write(&inventory, for_fixture(text, flavour)).unwrap();
     for extra in ["start_pipes.sh", "logo.png"] {
         std::fs::copy(
             fixtures::recipe_dir().join("inventories").join(extra),
@@ -84,6 +88,21 @@ pub fn stage_lab(text: &str, flavour: &'static str) -> (tempfile::TempDir, std::
     )
     .unwrap();
     (dir, inventory)
+}
+
+/// An inventory's text with its packages from the test apt repository (see `stage_lab`).
+pub fn for_fixture(text: &str, flavour: &str) -> String {
+    let mut text = text.to_string();
+    if flavour == "hypriot" {
+        text = text.replace("packages: [docker.io, ", "packages: [");
+    }
+    if text.contains("packages:") && !text.contains("\napt:") {
+        text.push_str(&format!(
+            "apt: {{ sources: [\"{}\"] }}\n",
+            fixtures::apt_source("bookworm")
+        ));
+    }
+    text
 }
 
 /// Bakes a staged inventory (`stage_lab`) into `DIR/OUT` at a fixed instant, with `extra`

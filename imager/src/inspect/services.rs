@@ -16,6 +16,9 @@ pub struct Service {
     pub enabled: bool,
     /// Why: `multi-user.target.wants`, `masked`, `boot ssh flag`, …
     pub detail: Option<String>,
+    /// Installed only at first boot, by this package (piimage-packages.service).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_package: Option<String>,
 }
 
 const UNIT_DIRS: [&str; 4] = [
@@ -31,7 +34,33 @@ const WATCHED: [(&str, &[&str]); 4] = [
     ("cron", &["cron.service", "crond.service"]),
 ];
 
+/// The units of the packages piimage-packages.service will install at first boot (read out
+/// of the `.deb`s carried in the image), with the package of each.
+fn pending_units(fs: &mut dyn Filesystem) -> Result<Vec<(String, String)>> {
+    let dir = crate::plan::PACKAGES_DIR;
+    if fs.stat(crate::plan::PACKAGES_STAMP)?.is_some() || fs.stat(dir)?.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for name in fs.read_dir(dir)? {
+        if !name.ends_with(".deb") {
+            continue;
+        }
+        let path = format!("{dir}/{name}");
+        let bytes = fs.read_file(&path)?;
+        let facts = crate::packages::deb::read_bytes(&bytes, &path)?;
+        out.extend(
+            facts
+                .units
+                .into_iter()
+                .map(|u| (u.name, facts.package.clone())),
+        );
+    }
+    Ok(out)
+}
+
 pub(super) fn read(fs: &mut dyn Filesystem, boot: &BootFiles) -> Result<Vec<Service>> {
+    let pending = pending_units(fs)?;
     let wants_dirs: Vec<String> = fs
         .read_dir("/etc/systemd/system")
         .unwrap_or_default()
@@ -46,17 +75,20 @@ pub(super) fn read(fs: &mut dyn Filesystem, boot: &BootFiles) -> Result<Vec<Serv
             installed: false,
             enabled: false,
             detail: None,
+            pending_package: None,
         };
         for unit in units {
             let mut installed = false;
             for dir in UNIT_DIRS {
                 installed |= fs.stat(&format!("{dir}/{unit}"))?.is_some();
             }
-            if !installed {
+            let package = pending.iter().find(|(u, _)| u == unit).map(|(_, p)| p);
+            if !installed && package.is_none() {
                 continue;
             }
             service.unit = Some(unit.to_string());
             service.installed = true;
+            service.pending_package = package.cloned();
             let mask = format!("/etc/systemd/system/{unit}");
             if fs.stat(&mask)?.is_some_and(|s| s.kind == FileKind::Symlink)
                 && fs.read_link(&mask)? == "/dev/null"

@@ -1,5 +1,5 @@
 //! `defaults:` merged into each node: a node's own setting wins, per key; labels, network
-//! fields, Docker daemon options and environment, and keepalived's fields merge one level down. No checks here (check/ does them).
+//! fields, Docker daemon options and environment, keepalived's fields merge one level down, and a node's packages add to the defaults'. No checks here (check/ does them).
 
 use super::model::{Keepalived, Network, Settings};
 
@@ -53,5 +53,9 @@ pub(super) fn merge(defaults: &Settings, own: &Settings) -> Settings {
         units: own.units.clone().or_else(|| defaults.units.clone()),
         keepalived,
         gluster: own.gluster.clone().or_else(|| defaults.gluster.clone()),
+        packages: match (&defaults.packages, &own.packages) {
+            (Some(d), Some(o)) => Some(d.iter().chain(o).cloned().collect()),
+            (d, o) => o.clone().or_else(|| d.clone()),
+        },
     }
 }

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use model::{
-    Boot, CronJob, Docker, DockerTcp, Fail2ban, File, Gluster, InventoryFile, Jail, Keepalived,
-    Network, Settings, Ssh, Unit, User,
+    Apt, Boot, CronJob, Docker, DockerTcp, Fail2ban, File, Gluster, InventoryFile, Jail,
+    Keepalived, Network, Settings, Ssh, Unit, User,
 };
 pub use nodes::Nodes;
 
@@ -53,6 +53,8 @@ pub struct NodeSpec {
     pub gluster_peers: Vec<String>,
     /// The folder for the pool's bricks, made by bake.
     pub gluster_bricks: Option<String>,
+    /// Debian packages added to the base (installed at the card's first boot).
+    pub packages: Vec<Package>,
 }
 
 /// keepalived's settings, checked and with the defaults filled in.
@@ -81,6 +83,32 @@ pub struct Inventory {
     pub file: PathBuf,
     pub base: Base,
     pub nodes: Vec<NodeSpec>,
+    /// Where the nodes' packages come from.
+    pub apt: AptSources,
+}
+
+/// A package a node asks for: its name, and the version apt must pick if pinned.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Package {
+    pub name: String,
+    pub version: Option<String>,
+}
+
+impl Package {
+    /// As apt is asked for it: `name` or `name=version`.
+    pub fn spec(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}={v}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// `apt:` checked: sources.list lines in place of the image's own, and a mirror URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct AptSources {
+    pub sources: Vec<String>,
+    pub mirror: Option<String>,
 }
 
 /// A bad inventory: the file, where in it, which node, and what is wrong.

@@ -17,6 +17,24 @@ pub struct InventoryFile {
     pub defaults: Settings,
     /// Node name (its hostname) → its address, role, labels and overrides. Order is kept.
     pub nodes: super::nodes::Nodes,
+    /// Where `packages:` come from (default: the base image's own apt sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apt: Option<Apt>,
+}
+
+/// The apt sources `packages:` are resolved from, on the host (the card needs no network).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Apt {
+    /// sources.list lines used instead of the image's own, e.g.
+    /// `deb http://deb.debian.org/debian bookworm main` or, for a local mirror,
+    /// `deb [trusted=yes] file:/srv/mirror ./`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// A URL put in place of every source's own (a local mirror or a caching proxy such as
+    /// `http://apt-cache.lab:3142/debian`); suites and components are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
 }
 
 /// What a node can set, and what `defaults:` sets for all of them.
@@ -59,6 +77,11 @@ pub struct Settings {
     /// A GlusterFS trusted pool: the nodes glusterd forms it with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gluster: Option<Gluster>,
+    /// Debian packages to add to the base, `name` or `name=version` (apt's pin): resolved with
+    /// their dependencies on the host, carried on the card, installed at its first boot with
+    /// no network. A node's list adds to the defaults'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]

@@ -128,6 +128,24 @@ impl Accounts {
         })
     }
 
+    /// Makes the system group `name` if the base lacks it, as `addgroup --system` in a
+    /// package's maintainer script would on the card (gid below 1000, from 999 down like
+    /// `groupadd -r`), so that users can join it at bake; the script then finds it made.
+    pub fn ensure_system_group(&mut self, name: &str) {
+        if self.group.lines().any(|l| fields(l).first() == Some(&name)) {
+            return;
+        }
+        let used = ids(&self.group, 2);
+        let gid = (100..1000)
+            .rev()
+            .find(|id| !used.contains(id))
+            .unwrap_or(999);
+        push_line(&mut self.group, &format!("{name}:x:{gid}:"));
+        if let Some(gs) = self.gshadow.as_mut() {
+            push_line(gs, &format!("{name}:!::"));
+        }
+    }
+
     /// Adds `user` to `group`, making the group (gid from 1000 up) if the base lacks it.
     fn join(&mut self, group: &str, user: &str) {
         if !self
@@ -243,6 +261,11 @@ mod tests {
             acc.passwd
         );
         assert!(acc.group.contains("sudo:x:27:pi,rpi\n"), "{}", acc.group);
+        let mut sys = acc.clone();
+        sys.ensure_system_group("sudo");
+        assert_eq!(sys.group, acc.group, "a group the base has stays as it is");
+        sys.ensure_system_group("haproxy");
+        assert!(sys.group.ends_with("haproxy:x:999:\n"), "{}", sys.group);
         assert!(
             acc.group.contains("docker:x:1002:pi\n"),
             "a missing group is made: {}",

@@ -116,7 +116,7 @@ fn tcp_ops(
         .unit("docker.service")
         .ok_or_else(|| Error::Invalid {
             what: format!("node {}", node.name),
-            detail: "docker.service is not installed in the base image".into(),
+            detail: super::not_installed("docker.service", "configured"),
         })?;
     let exec = unit
         .lines()

@@ -6,6 +6,7 @@ use crate::first_boot::FirstBoot;
 use crate::flavour::{self, Flavour};
 use crate::fs::Filesystem;
 use crate::image::Image;
+use crate::packages::{AptBase, Resolution};
 use crate::Epoch;
 
 use super::accounts::Accounts;
@@ -23,6 +24,11 @@ pub struct Facts {
     pub has_glusterd_identity: bool,
     /// What the flavour's first boot would still do to the image.
     pub first_boot: FirstBoot,
+    /// The base's dpkg status and apt sources, which `packages:` are resolved against.
+    pub apt: AptBase,
+    /// This node's packages as resolved (set per node by prepare), whose units count as
+    /// installed.
+    pub packages: Option<Resolution>,
 }
 
 const UNIT_DIRS: [&str; 3] = [
@@ -94,6 +100,7 @@ impl Facts {
                 }
             }
             first_boot.read_root(fs)?;
+            let apt = read_apt(fs)?;
             let has_glusterd_identity = fs
                 .read_if_exists("/var/lib/glusterd/glusterd.info")?
                 .is_some();
@@ -104,6 +111,8 @@ impl Facts {
                 user_data,
                 has_glusterd_identity,
                 first_boot,
+                apt,
+                packages: None,
             })
         })
     }
@@ -111,6 +120,65 @@ impl Facts {
     pub fn unit(&self, name: &str) -> Option<&(String, String, String)> {
         self.units.iter().find(|(n, _, _)| n == name)
     }
+
+    /// These facts for a node that gets `resolution`'s packages: their units are there to
+    /// configure and enable (the base's own copy, if any, stays the one named).
+    pub fn with_packages(&self, resolution: Resolution) -> Facts {
+        let mut facts = self.clone();
+        for deb in &resolution.debs {
+            for unit in &deb.units {
+                if facts.unit(&unit.name).is_none() {
+                    facts
+                        .units
+                        .push((unit.name.clone(), unit.path.clone(), unit.text.clone()));
+                }
+            }
+        }
+        facts.packages = Some(resolution);
+        facts
+    }
+}
+
+/// dpkg's status, the apt sources and the keys apt trusts, as the base has them.
+fn read_apt(fs: &mut dyn Filesystem) -> Result<AptBase> {
+    let mut apt = AptBase {
+        status: text(fs, "/var/lib/dpkg/status")?.unwrap_or_default(),
+        ..AptBase::default()
+    };
+    if let Some(list) = text(fs, "/etc/apt/sources.list")? {
+        apt.sources.push(("sources.list".into(), list));
+    }
+    for (dir, wanted) in [
+        ("/etc/apt/sources.list.d", &[".list", ".sources"][..]),
+        ("/etc/apt/trusted.gpg.d", &[".gpg", ".asc"][..]),
+    ] {
+        if fs.stat(dir)?.is_none() {
+            continue;
+        }
+        let mut names = fs.read_dir(dir)?;
+        names.sort();
+        for name in names
+            .into_iter()
+            .filter(|n| wanted.iter().any(|w| n.ends_with(w)))
+        {
+            let path = format!("{dir}/{name}");
+            // Keys are often links into /usr/share/keyrings.
+            let bytes = match fs.read_if_exists(&path) {
+                Ok(Some(b)) => b,
+                _ => match fs.read_link(&path) {
+                    Ok(target) => fs.read_if_exists(&target)?.unwrap_or_default(),
+                    Err(_) => continue,
+                },
+            };
+            if dir.ends_with("sources.list.d") {
+                apt.sources
+                    .push((name, String::from_utf8_lossy(&bytes).into_owned()));
+            } else {
+                apt.trusted.push((name, bytes));
+            }
+        }
+    }
+    Ok(apt)
 }
 
 fn text(fs: &mut dyn Filesystem, path: &str) -> Result<Option<String>> {

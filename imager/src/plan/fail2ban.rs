@@ -17,6 +17,12 @@ pub(super) fn ops(cx: &Context) -> Result<Vec<FileOp>> {
     } else {
         "auto"
     };
+    if backend == "systemd" && !journal_reader_present(cx) {
+        return Err(crate::error::Error::Invalid {
+            what: format!("node {}", cx.node.name),
+            detail: "fail2ban must read the journal on this base (it logs to the journal only, no /var/log/auth.log), which needs python3-systemd, and neither the base nor `packages:` has it: add `python3-systemd` to `packages:` (apt would bring it only as a Recommends of fail2ban, and piimage installs none)".into(),
+        });
+    }
     let mut jails = Vec::new();
     for (name, jail) in [("sshd", &f2b.sshd), ("recidive", &f2b.recidive)] {
         if let Some(j) = jail {
@@ -33,4 +39,19 @@ pub(super) fn ops(cx: &Context) -> Result<Vec<FileOp>> {
     )];
     ops.extend(enable_installed(cx, "fail2ban.service")?);
     Ok(ops)
+}
+
+/// Whether fail2ban's systemd backend can load: python3-systemd in the base or among the
+/// node's packages. A base whose dpkg status is unknown is trusted.
+fn journal_reader_present(cx: &Context) -> bool {
+    const READER: &str = "python3-systemd";
+    let installed = crate::packages::status::installed(&cx.facts.apt.status);
+    installed.is_empty()
+        || installed.iter().any(|p| p.name == READER)
+        || cx
+            .facts
+            .packages
+            .iter()
+            .flat_map(|r| &r.debs)
+            .any(|d| d.name == READER)
 }

@@ -17,6 +17,7 @@ mod gluster;
 mod hostname;
 mod keepalived;
 mod network;
+mod packages;
 mod ssh;
 mod templates;
 mod units;
@@ -24,6 +25,7 @@ mod users;
 
 pub use accounts::{Account, Accounts};
 pub use facts::Facts;
+pub use packages::{DIR as PACKAGES_DIR, STAMP as PACKAGES_STAMP};
 pub use ssh::known_hosts;
 pub use templates::Templates;
 
@@ -81,6 +83,7 @@ pub fn plan(
     ops.extend(cron::ops(&cx)?);
     ops.extend(files::ops(&cx, &accounts)?);
     ops.extend(units::ops(&cx)?);
+    ops.extend(packages::ops(&cx)?);
     ops.extend(boot::ops(&cx));
     Ok(ops)
 }
@@ -101,10 +104,25 @@ fn root_file(path: &str, content: String, mode: u32) -> FileOp {
 fn enable_installed(cx: &Context, unit: &str) -> Result<Vec<FileOp>> {
     let (name, path, body) = cx.facts.unit(unit).ok_or_else(|| Error::Invalid {
         what: format!("node {}", cx.node.name),
-        detail: format!("{unit} is not installed in the base image, so it cannot be enabled (choose a base that has it)"),
+        detail: not_installed(unit, "enabled"),
     })?;
     // The path as the running system sees it: /usr/lib and /lib are one on merged-/usr.
     Ok(units::enable(name, path, body))
+}
+
+/// Why a unit the node needs is missing, and the package that brings it.
+fn not_installed(unit: &str, done: &str) -> String {
+    let package = match unit {
+        "docker.service" | "docker.socket" => Some("docker.io"),
+        "fail2ban.service" => Some("fail2ban"),
+        "keepalived.service" => Some("keepalived"),
+        "glusterd.service" => Some("glusterfs-server"),
+        _ => None,
+    };
+    match package {
+        Some(p) => format!("{unit} is not installed in the base image, so it cannot be {done}: add `{p}` to `packages:` (installed on the card at first boot), or choose a base that has it"),
+        None => format!("{unit} is not installed in the base image, so it cannot be {done} (add the package that ships it to `packages:`, or choose a base that has it)"),
+    }
 }
 
 #[cfg(test)]

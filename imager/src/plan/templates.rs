@@ -57,6 +57,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("cron/cron.d", include_str!("../../../overlays/cron/cron.d")),
     (
+        "packages/piimage-install-packages",
+        include_str!("../../../overlays/packages/piimage-install-packages"),
+    ),
+    (
+        "packages/piimage-packages.service",
+        include_str!("../../../overlays/packages/piimage-packages.service"),
+    ),
+    (
         "docker/environment.conf",
         include_str!("../../../overlays/docker/environment.conf"),
     ),

@@ -28,6 +28,19 @@ pub(super) fn ops(cx: &Context) -> Result<(Vec<FileOp>, Accounts)> {
             None => Ok(u.clone()),
         })
         .collect::<Result<_>>()?;
+    // Groups the packages' maintainer scripts will make on the card exist now, as system
+    // groups, for the users who join them.
+    for group in cx
+        .facts
+        .packages
+        .iter()
+        .flat_map(|r| &r.debs)
+        .flat_map(|d| &d.groups)
+    {
+        if users.iter().any(|u| u.groups.contains(group)) {
+            accounts.ensure_system_group(group);
+        }
+    }
     let made = accounts.ensure(&users, days)?;
     if !node.users.is_empty() && cx.facts.first_boot.wizard_enabled {
         // userconf-pi's wizard would ask at the console for a user and rename uid 1000 at

@@ -11,6 +11,7 @@ mod files;
 mod gluster;
 mod keepalived;
 mod names;
+mod packages;
 mod units;
 mod users;
 
@@ -109,10 +110,12 @@ pub(super) fn check(
         nodes.push(spec);
     }
     keepalived::check_cluster(&c, &nodes)?;
+    let apt = packages::check_apt(&c, raw.apt.as_ref())?;
     Ok(Inventory {
         file: file.to_owned(),
         base,
         nodes,
+        apt,
     })
 }
 
@@ -177,6 +180,7 @@ fn check_node(
     docker::check(c, name, &s)?;
     let boot = boot::check(c, name, &s)?;
     let units = units::check(c, name, &s)?;
+    let packages = packages::check(c, name, &s)?;
 
     Ok(NodeSpec {
         name: name.to_string(),
@@ -198,5 +202,6 @@ fn check_node(
         keepalived,
         gluster_peers,
         gluster_bricks,
+        packages,
     })
 }
