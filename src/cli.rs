@@ -158,8 +158,10 @@ FAT32 RASPIFIRM (firmware, kernel, initrd, device trees, config.txt, cmdline.txt
 Needs root and, on a non-arm64 machine, qemu-user-static in binfmt_misc (scripts/install.sh).\n\
 It is cached under the cache directory by the hash of the recipe, SOURCE_DATE_EPOCH and the\n\
 mirror's indexes: same package versions, same bytes. Inventories use it as\n\
-`base: builtin:debian-bookworm-arm64` (built on first use).\n\n\
-Examples:\n  sudo piimage base build\n  sudo piimage base build -o debian-pi.img --json | jq .image.sha256"
+`base: builtin:debian-bookworm-arm64` (built on first use). `--variant lite` builds\n\
+builtin:debian-bookworm-arm64-lite, the same without Docker, fail2ban, GlusterFS and keepalived\n\
+(as Raspberry Pi OS Lite comes), for inventories that add them with `packages:`.\n\n\
+Examples:\n  sudo piimage base build\n  sudo piimage base build --variant lite\n  sudo piimage base build -o debian-pi.img --json | jq .image.sha256"
     )]
     Build(BaseBuildArgs),
     /// List the built bases in the cache.
@@ -174,6 +176,11 @@ pub struct BaseBuildArgs {
     /// Debian architecture.
     #[arg(long, default_value = "arm64")]
     pub arch: String,
+    /// Which built-in base of that suite and architecture: `lite` is the one without Docker,
+    /// fail2ban, GlusterFS and keepalived (as Raspberry Pi OS Lite comes; add them with
+    /// `packages:`).
+    #[arg(long, value_name = "VARIANT")]
+    pub variant: Option<String>,
     /// Also copy the image here (sparse, atomically).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -19,8 +19,11 @@ pub fn run(cache: &BaseCache, command: BaseCommand) -> Result<()> {
     }
 }
 
-fn recipe_for(suite: &str, arch: &str) -> Result<&'static Recipe> {
-    let name = format!("debian-{suite}-{arch}");
+fn recipe_for(suite: &str, arch: &str, variant: Option<&str>) -> Result<&'static Recipe> {
+    let name = match variant {
+        Some(v) => format!("debian-{suite}-{arch}-{v}"),
+        None => format!("debian-{suite}-{arch}"),
+    };
     Recipe::by_name(&name).map_err(|e| BadInput(e.to_string()).into())
 }
 
@@ -29,7 +32,7 @@ fn epoch() -> Result<i64> {
 }
 
 fn run_build(cache: &BaseCache, args: BaseBuildArgs) -> Result<()> {
-    let recipe = recipe_for(&args.suite, &args.arch)?;
+    let recipe = recipe_for(&args.suite, &args.arch, args.variant.as_deref())?;
     let options = Options {
         epoch: epoch()?,
         mirror: args.mirror.clone(),

@@ -12,6 +12,8 @@ use crate::{Error, Result};
 /// One file of a recipe, relative to its folder.
 pub struct RecipeFile {
     pub path: &'static str,
+    /// The recipe folder it comes from (a recipe may share another's scripts).
+    pub folder: &'static str,
     pub contents: &'static [u8],
     pub executable: bool,
 }
@@ -25,13 +27,16 @@ pub struct Recipe {
 }
 
 macro_rules! recipe_files {
-    ($dir:literal: $($path:literal $(exec $exec:tt)?),* $(,)?) => {
+    ($dir:literal: $($path:literal $(from $from:literal)? $(exec $exec:tt)?),* $(,)?) => {
         &[$(RecipeFile {
             path: $path,
-            contents: include_bytes!(concat!("../../../fixtures/base/", $dir, "/", $path)),
+            folder: recipe_files!(@dir $dir $($from)?),
+            contents: include_bytes!(concat!("../../../fixtures/base/", recipe_files!(@dir $dir $($from)?), "/", $path)),
             executable: recipe_files!(@exec $($exec)?),
         }),*]
     };
+    (@dir $dir:literal) => { $dir };
+    (@dir $dir:literal $from:literal) => { $from };
     (@exec) => { false };
     (@exec $t:tt) => { true };
 }
@@ -63,8 +68,34 @@ pub const DEBIAN_BOOKWORM_ARM64: Recipe = Recipe {
     ),
 };
 
+/// The built-in base without Docker, fail2ban, GlusterFS and keepalived, as Raspberry Pi OS
+/// Lite comes: what `packages:` adds them to, end to end. The built-in base's scripts.
+pub const DEBIAN_BOOKWORM_ARM64_LITE: Recipe = Recipe {
+    name: "debian-bookworm-arm64-lite",
+    suite: "bookworm",
+    arch: "arm64",
+    files: recipe_files!("debian-bookworm-arm64-lite":
+        "packages",
+        "rootfs/etc/piimage-base",
+        "initramfs-modules" from "debian-bookworm-arm64",
+        "index.sh" from "debian-bookworm-arm64" exec(),
+        "bootstrap.sh" from "debian-bookworm-arm64" exec(),
+        "customize.sh" from "debian-bookworm-arm64" exec(),
+        "assemble.sh" from "debian-bookworm-arm64" exec(),
+        "rootfs/etc/fstab" from "debian-bookworm-arm64",
+        "rootfs/etc/hostname" from "debian-bookworm-arm64",
+        "rootfs/etc/hosts" from "debian-bookworm-arm64",
+        "rootfs/etc/initramfs-tools/conf.d/piimage.conf" from "debian-bookworm-arm64",
+        "rootfs/etc/systemd/network/90-piimage-base-dhcp.network" from "debian-bookworm-arm64",
+        "rootfs/etc/systemd/system/piimage-grow-root.service" from "debian-bookworm-arm64",
+        "rootfs/etc/systemd/system/piimage-ssh-hostkey.service" from "debian-bookworm-arm64",
+        "rootfs/etc/systemd/system/systemd-networkd-wait-online.service.d/piimage.conf" from "debian-bookworm-arm64",
+        "rootfs/usr/local/sbin/piimage-grow-root" from "debian-bookworm-arm64" exec(),
+    ),
+};
+
 /// Every built-in base, by name.
-pub const RECIPES: &[&Recipe] = &[&DEBIAN_BOOKWORM_ARM64];
+pub const RECIPES: &[&Recipe] = &[&DEBIAN_BOOKWORM_ARM64, &DEBIAN_BOOKWORM_ARM64_LITE];
 
 impl Recipe {
     pub fn by_name(name: &str) -> Result<&'static Recipe> {
@@ -121,7 +152,8 @@ mod tests {
     use super::*;
 
     /// Every file in the recipe's folder is compiled in, and nothing else: a file added to
-    /// the folder but not to the list would silently be missing from the base.
+    /// the folder but not to the list would silently be missing from the base. (Files a
+    /// recipe shares from another's folder are checked there.)
     #[test]
     fn embedded_files_match_the_recipe_folder() {
         for recipe in RECIPES {
@@ -153,6 +185,7 @@ mod tests {
             let mut embedded: Vec<(String, bool)> = recipe
                 .files
                 .iter()
+                .filter(|f| f.folder == recipe.name)
                 .map(|f| (f.path.to_string(), f.executable))
                 .collect();
             embedded.sort();
@@ -165,6 +198,7 @@ mod tests {
         let a = DEBIAN_BOOKWORM_ARM64.sha256();
         static CHANGED: [RecipeFile; 1] = [RecipeFile {
             path: "packages",
+            folder: "debian-bookworm-arm64",
             contents: b"systemd\n",
             executable: false,
         }];
