@@ -59,7 +59,7 @@ pub enum Error {
     Invalid { what: String, detail: String },
 
     /// A node's plan cannot be made on this base (it lacks a unit the node enables, say).
-    #[error("{}: node {node}: {error}", inventory.display())]
+    #[error("{}: node {node}: {}", inventory.display(), without_node(error, node))]
     Plan {
         inventory: PathBuf,
         node: String,
@@ -96,6 +96,15 @@ pub enum Error {
     /// apt could not run or could not reach its sources (the machine's fault, not the input's).
     #[error("apt {step}: {detail}")]
     Apt { step: String, detail: String },
+}
+
+/// A feature's error already names the node ("node p1: …"); the plan's says it once.
+fn without_node(error: &Error, node: &str) -> String {
+    let text = error.to_string();
+    match text.strip_prefix(&format!("node {node}: ")) {
+        Some(rest) => rest.to_string(),
+        None => text,
+    }
 }
 
 impl Error {

@@ -197,6 +197,94 @@ fn system_groups(scripts: &str, sysusers: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, text) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, path, text.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// A .deb as dpkg-deb lays it out: debian-binary, control.tar.gz, data.tar.xz.
+    fn deb(control: &[(&str, &str)], data: &[(&str, &str)]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&tar_of(control)).unwrap();
+        let control = gz.finish().unwrap();
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        xz.write_all(&tar_of(data)).unwrap();
+        let data = xz.finish().unwrap();
+        let mut ar = ar::Builder::new(Vec::new());
+        for (name, bytes) in [
+            ("debian-binary", b"2.0\n".to_vec()),
+            ("control.tar.gz", control),
+            ("data.tar.xz", data),
+        ] {
+            let header = ar::Header::new(name.as_bytes().to_vec(), bytes.len() as u64);
+            ar.append(&header, bytes.as_slice()).unwrap();
+        }
+        ar.into_inner().unwrap()
+    }
+
+    #[test]
+    fn reads_fields_units_and_groups_out_of_a_deb() {
+        let bytes = deb(
+            &[
+                (
+                    "./control",
+                    "Package: docker.io\nVersion: 20.10.24+dfsg1-1\nArchitecture: armhf\n",
+                ),
+                ("./postinst", "#!/bin/sh\naddgroup --system docker\n"),
+            ],
+            &[
+                (
+                    "./lib/systemd/system/docker.service",
+                    "[Service]\nExecStart=/usr/sbin/dockerd -H fd://\n",
+                ),
+                ("./lib/systemd/system/docker.socket", "[Socket]\n"),
+                (
+                    "./lib/systemd/system/docker.service.d/x.conf",
+                    "not a unit\n",
+                ),
+                ("./usr/sbin/dockerd", "binary"),
+            ],
+        );
+        let facts = read_bytes(&bytes, "docker.io.deb").unwrap();
+        assert_eq!(
+            (
+                facts.package.as_str(),
+                facts.version.as_str(),
+                facts.architecture.as_str()
+            ),
+            ("docker.io", "20.10.24+dfsg1-1", "armhf")
+        );
+        let units: Vec<(&str, &str)> = facts
+            .units
+            .iter()
+            .map(|u| (u.name.as_str(), u.path.as_str()))
+            .collect();
+        assert_eq!(
+            units,
+            [
+                ("docker.service", "/lib/systemd/system/docker.service"),
+                ("docker.socket", "/lib/systemd/system/docker.socket")
+            ]
+        );
+        assert!(facts.units[0].text.contains("-H fd://"));
+        assert_eq!(facts.groups, ["docker"]);
+        let err = read_bytes(b"!<arch>\n", "empty.deb")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("empty.deb") && err.contains("no control file"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn system_groups_of_maintainer_scripts_as_debian_writes_them() {
