@@ -162,62 +162,16 @@ fn baked_node_on_the_builtin_base_boots_with_its_services_active() {
     built_base();
     let _heavy = heavy();
     let dir = tempfile::tempdir().unwrap();
-    let inventory = dir.path().join("boot-probe.yaml");
-    std::fs::copy(
-        fixtures::recipe_dir().join("inventories/boot-probe.yaml"),
-        &inventory,
-    )
-    .unwrap();
-    let out = dir.path().join("images");
-    let run = piimage_with(
-        &cache_dir(),
-        &[
-            "bake",
-            "-c",
-            inventory.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 0, "bake failed:\n{}", run.stderr);
+    let out = bake_inventory(dir.path(), "boot-probe.yaml");
     let image = out.join("probe1.img");
-
-    let boot = imager::bootfiles::extract(&image, dir.path()).unwrap();
-    let mut machine = qemu::Machine::launch(qemu::MachineSpec {
-        name: "probe1".into(),
-        image: image.clone(),
-        kernel: boot.kernel,
-        initrd: boot.initrd.expect("an initramfs"),
-        cmdline: boot.cmdline,
-        memory_mib: 2048,
-        cpus: 2,
-        network: Vec::new(),
-        // A card 1 GiB larger than the image: the root partition must grow into it.
-        disk_size: Some(std::fs::metadata(&image).unwrap().len() + (1 << 30)),
-        work_dir: dir.path().join("qemu"),
-        socket_dir: None,
-        allow_reboot: false,
-    })
-    .unwrap();
-    let result = machine.wait_for("the probe's report", Duration::from_secs(900), &|l| {
-        l.contains("piimage-probe: done")
-    });
-    let lines = machine.console.lines();
-    let log = std::fs::read_to_string(machine.console_log()).unwrap_or_default();
-    if let Err(err) = result {
-        panic!("{err}\n--- whole console ---\n{log}");
-    }
-    let report: Vec<&str> = lines
-        .iter()
-        .filter_map(|l| l.split_once("piimage-probe: ").map(|(_, r)| r))
-        .collect();
-    eprintln!("probe report:\n  {}", report.join("\n  "));
+    let report = probe_report(&image, dir.path(), "piimage-probe: done", None);
+    let report: Vec<&str> = report.iter().map(String::as_str).collect();
     let said = |what: &str| report.contains(&what);
     for unit in ["ssh", "docker", "glusterd", "keepalived", "fail2ban"] {
         assert!(
             said(&format!("unit {unit} active")),
-            "{unit} is not active:\n{log}"
+            "{unit} is not active:\n{}",
+            report.join("\n")
         );
     }
     assert!(
@@ -255,4 +209,197 @@ fn baked_node_on_the_builtin_base_boots_with_its_services_active() {
         root_bytes > root_partition,
         "the root filesystem ({root_bytes} bytes) did not grow past the image's partition ({root_partition} bytes)"
     );
+}
+
+/// `packages:` on the lite built-in base (no Docker, no fail2ban), end to end: resolved on
+/// this machine from the base's own Debian sources, carried on the card, installed by its
+/// first boot with no network, then a reboot that must not install again.
+#[test]
+fn lite_base_gets_docker_and_fail2ban_from_packages_at_first_boot() {
+    let run = piimage_with(
+        &cache_dir(),
+        &["base", "build", "--variant", "lite", "--json"],
+        &[],
+    );
+    assert_eq!(
+        run.code, 0,
+        "base build --variant lite failed:\n{}",
+        run.stderr
+    );
+    let _heavy = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let out = bake_inventory(dir.path(), "packages-probe.yaml");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let carried: Vec<String> = manifest["nodes"]["pkg1"]["packages"]
+        .as_array()
+        .expect("the manifest lists the packages")
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    eprintln!("carried: {}", carried.join(", "));
+    for name in ["docker.io ", "fail2ban ", "python3-systemd ", "containerd "] {
+        assert!(
+            carried.iter().any(|c| c.starts_with(name)),
+            "{name}: {carried:?}"
+        );
+    }
+    let image = out.join("pkg1.img");
+    // QEMU's user network with `restrict=on`: the guest reaches nothing beyond it, so the
+    // card installs with no network, as in a lab room without internet. The probe reboots
+    // the guest once; QEMU starts it again from the same disk.
+    let offline = [
+        "-netdev",
+        "user,id=net0,restrict=on",
+        "-device",
+        "virtio-net-pci,netdev=net0,romfile=",
+    ];
+    let report = probe_report(
+        &image,
+        dir.path(),
+        "piimage-probe: boot 2 done",
+        Some(offline.map(String::from).to_vec()),
+    );
+    let said = |what: &str| report.iter().any(|l| *l == what);
+    let starts = |what: &str| report.iter().any(|l| l.starts_with(what));
+    for boot in [1, 2] {
+        for unit in ["docker", "containerd", "fail2ban"] {
+            assert!(
+                said(&format!("boot {boot} unit {unit} active")),
+                "boot {boot}: {unit} is not active:\n{}",
+                report.join("\n")
+            );
+        }
+        assert!(
+            said(&format!("boot {boot} system running")),
+            "boot {boot}: the system did not start cleanly:\n{}",
+            report.join("\n")
+        );
+        // daemon.json's log driver and the node's labels, as dockerd reads them.
+        assert!(
+            said(&format!("boot {boot} docker-info journald lab=packages")),
+            "boot {boot}: docker info:\n{}",
+            report.join("\n")
+        );
+        assert!(
+            said(&format!("boot {boot} f2b-maxretry 4")),
+            "{}",
+            report.join("\n")
+        );
+        assert!(
+            starts(&format!("boot {boot} f2b-status Status for the jail: sshd")),
+            "{}",
+            report.join("\n")
+        );
+        assert!(
+            report
+                .iter()
+                .any(|l| l.starts_with(&format!("boot {boot} groups "))
+                    && l.split_whitespace().any(|g| g == "docker")),
+            "boot {boot}: pi is not in docker:\n{}",
+            report.join("\n")
+        );
+        assert!(
+            said(&format!(
+                "boot {boot} installed docker.io=install ok installed fail2ban=install ok installed python3-systemd=install ok installed"
+            )),
+            "{}",
+            report.join("\n")
+        );
+        // One installation, on the first boot; only SHA256SUMS stays once it is done.
+        assert!(
+            said(&format!("boot {boot} install-runs 1")),
+            "{}",
+            report.join("\n")
+        );
+        assert!(
+            said(&format!("boot {boot} carried 1")),
+            "{}",
+            report.join("\n")
+        );
+    }
+    assert!(
+        said("boot 1 installer yes success"),
+        "{}",
+        report.join("\n")
+    );
+    assert!(
+        said("boot 2 installer no success"),
+        "the second boot ran the installer again:\n{}",
+        report.join("\n")
+    );
+}
+
+/// `fixtures/inventories/NAME` baked into `DIR/images` with the shared cache.
+fn bake_inventory(dir: &std::path::Path, name: &str) -> PathBuf {
+    let inventory = dir.join(name);
+    std::fs::copy(
+        fixtures::recipe_dir().join("inventories").join(name),
+        &inventory,
+    )
+    .unwrap();
+    let out = dir.join("images");
+    let run = piimage_with(
+        &cache_dir(),
+        &[
+            "bake",
+            "-c",
+            inventory.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "bake of {name} failed:\n{}", run.stderr);
+    out
+}
+
+/// Boots `image` in QEMU (kernel and initrd from its own boot partition, on a card 1 GiB
+/// larger so the root must grow) until a console line contains `until`, and returns the
+/// probe unit's report: its `piimage-probe: ` lines. With `offline_network`, that network
+/// and reboots allowed; else QEMU's user network and the first shutdown ends the machine.
+fn probe_report(
+    image: &std::path::Path,
+    dir: &std::path::Path,
+    until: &str,
+    offline_network: Option<Vec<String>>,
+) -> Vec<String> {
+    let boot = imager::bootfiles::extract(image, dir).unwrap();
+    let name = image.file_stem().unwrap().to_string_lossy().into_owned();
+    let mut machine = qemu::Machine::launch(qemu::MachineSpec {
+        name,
+        image: image.to_path_buf(),
+        kernel: boot.kernel,
+        initrd: boot.initrd.expect("an initramfs"),
+        cmdline: boot.cmdline,
+        memory_mib: 2048,
+        cpus: 2,
+        allow_reboot: offline_network.is_some(),
+        network: offline_network.unwrap_or_default(),
+        disk_size: Some(std::fs::metadata(image).unwrap().len() + (1 << 30)),
+        work_dir: dir.join("qemu"),
+        socket_dir: None,
+    })
+    .unwrap();
+    let result = machine.wait_for(until, Duration::from_secs(1800), &|l| l.contains(until));
+    let lines = machine.console.lines();
+    let log = std::fs::read_to_string(machine.console_log()).unwrap_or_default();
+    if let Err(err) = result {
+        panic!("{err}\n--- whole console ---\n{log}");
+    }
+    let report: Vec<String> = lines
+        .iter()
+        .filter_map(|l| {
+            l.split_once("piimage-probe: ")
+                .map(|(_, r)| r.trim_end().to_string())
+        })
+        .collect();
+    eprintln!("probe report:\n  {}", report.join("\n  "));
+    report
 }
