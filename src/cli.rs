@@ -38,7 +38,11 @@ pub enum Command {
     /// Write one image per node of the inventory (DIR/NODE.img) and a manifest.
     #[command(
         after_help = "Same inputs (inventory, base, SOURCE_DATE_EPOCH) give byte-identical images; the manifest\n\
-records the inputs' hash, each image's sha256, and the ranges each node changed."
+records the inputs' hash, each image's sha256, and the ranges each node changed.\n\n\
+`packages:` are resolved by apt against the image's own architecture, dpkg status and sources\n\
+(or `apt: { sources, mirror }`), fetched once into the cache (CACHE/packages/, by SHA-256),\n\
+listed in the manifest, and installed on the card at its first boot with no network; a second\n\
+bake of the same inputs needs no mirror (docs/packages.md)."
     )]
     Bake(BakeArgs),
     /// Show the changes bake would make to each node's image, without writing anything.
