@@ -48,7 +48,7 @@ fn pending_units(fs: &mut dyn Filesystem) -> Result<Vec<(String, String)>> {
         }
         let path = format!("{dir}/{name}");
         let bytes = fs.read_file(&path)?;
-        let facts = crate::packages::deb::read_bytes(&bytes, &path)?;
+        let facts = crate::packages::deb::read(&bytes, &path)?;
         out.extend(
             facts
                 .units

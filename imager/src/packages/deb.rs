@@ -4,7 +4,6 @@
 //! A .deb is an `ar` archive of `control.tar.*` and `data.tar.*` (deb(5)).
 
 use std::io::Read;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -30,13 +29,8 @@ pub struct DebFacts {
 
 const UNIT_DIRS: [&str; 2] = ["lib/systemd/system/", "usr/lib/systemd/system/"];
 
-pub fn read(path: &Path) -> Result<DebFacts> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    read_bytes(&bytes, &path.display().to_string())
-}
-
-/// The same from the file's bytes; `what` names it in errors.
-pub fn read_bytes(bytes: &[u8], what: &str) -> Result<DebFacts> {
+/// A .deb's facts from its bytes; `what` names it in errors.
+pub fn read(bytes: &[u8], what: &str) -> Result<DebFacts> {
     let bad = |detail: String| Error::Invalid {
         what: format!("package file {what}"),
         detail,
@@ -254,7 +248,7 @@ mod tests {
                 ("./usr/sbin/dockerd", "binary"),
             ],
         );
-        let facts = read_bytes(&bytes, "docker.io.deb").unwrap();
+        let facts = read(&bytes, "docker.io.deb").unwrap();
         assert_eq!(
             (
                 facts.package.as_str(),
@@ -277,9 +271,7 @@ mod tests {
         );
         assert!(facts.units[0].text.contains("-H fd://"));
         assert_eq!(facts.groups, ["docker"]);
-        let err = read_bytes(b"!<arch>\n", "empty.deb")
-            .unwrap_err()
-            .to_string();
+        let err = read(b"!<arch>\n", "empty.deb").unwrap_err().to_string();
         assert!(
             err.contains("empty.deb") && err.contains("no control file"),
             "{err}"

@@ -252,7 +252,7 @@ impl PackageCache {
             let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
             deb.sha256 = hex::encode(Sha256::digest(&bytes));
             deb.size = bytes.len() as u64;
-            let facts = deb::read_bytes(&bytes, &file.display().to_string())?;
+            let facts = deb::read(&bytes, &file.display().to_string())?;
             deb.units = facts.units;
             deb.groups = facts.groups;
             deb.file = self.deb_path(&deb.sha256);
