@@ -115,30 +115,39 @@ impl Cluster {
 
     /// Starts the nodes (staggered), then waits until each one's control shell answers and
     /// systemd has finished starting it. Returns each node's seconds from its start to ready.
+    /// A node whose machine is already running (one rebooting in place) is not started again:
+    /// its NIC socket stays bound and its control and QMP connections are kept.
     pub fn start(&mut self, names: &[String]) -> Result<Vec<(String, f64)>> {
         let mut started = Vec::new();
         for name in names {
             let node = self.node(name)?;
-            let _ = std::fs::remove_file(
-                NicPaths::in_dir(
-                    node.spec.socket_dir.as_deref().unwrap_or(Path::new(".")),
-                    name,
-                )
-                .qemu,
-            );
-            match node.machine.as_mut() {
-                Some(machine) => machine.start()?,
-                None => node.machine = Some(Machine::launch(node.spec.clone())?),
+            let running = node.machine.as_mut().is_some_and(|m| m.is_running());
+            if !running {
+                // A stale socket from a killed QEMU would make the new one fail to bind.
+                let _ = std::fs::remove_file(
+                    NicPaths::in_dir(
+                        node.spec.socket_dir.as_deref().unwrap_or(Path::new(".")),
+                        name,
+                    )
+                    .qemu,
+                );
+                node.control = None;
+                node.qmp = None;
+                match node.machine.as_mut() {
+                    Some(machine) => machine.start()?,
+                    None => node.machine = Some(Machine::launch(node.spec.clone())?),
+                }
             }
             let at = Instant::now();
-            let machine = node
-                .machine
-                .as_mut()
-                .ok_or_else(|| Error::Control("not started".into()))?;
-            // Follow the boot on the console: the next node starts once this kernel is done.
-            let _ = machine.console.wait_for(STAGGER_LIMIT, &|l| {
-                l.contains("Run /init as init process") || l.contains("systemd[1]")
-            });
+            if !running {
+                if let Some(machine) = node.machine.as_ref() {
+                    // Follow the boot on the console: the next node starts once this kernel
+                    // is done.
+                    let _ = machine.console.wait_for(STAGGER_LIMIT, &|l| {
+                        l.contains("Run /init as init process") || l.contains("systemd[1]")
+                    });
+                }
+            }
             started.push((name.clone(), at));
         }
         let mut ready = Vec::new();
@@ -149,11 +158,16 @@ impl Cluster {
                 .machine
                 .as_mut()
                 .ok_or_else(|| Error::Control("not started".into()))?;
-            let ctl_path = machine
-                .spec
-                .control_socket()
-                .ok_or_else(|| Error::Control("no control socket".into()))?;
-            let control = Control::connect(&ctl_path, Duration::from_secs(10))?;
+            let control = match node.control.take() {
+                Some(control) => control,
+                None => {
+                    let ctl_path = machine
+                        .spec
+                        .control_socket()
+                        .ok_or_else(|| Error::Control("no control socket".into()))?;
+                    Control::connect(&ctl_path, Duration::from_secs(10))?
+                }
+            };
             let remaining = timeout.saturating_sub(at.elapsed());
             if !control.wait_ready(remaining) {
                 return Err(Error::Timeout {
@@ -162,11 +176,13 @@ impl Cluster {
                     tail: machine.console.tail(40),
                 });
             }
-            let qmp_path = machine
-                .spec
-                .qmp_socket()
-                .ok_or_else(|| Error::Control("no QMP socket".into()))?;
-            node.qmp = Some(Qmp::connect(&qmp_path, Duration::from_secs(10))?);
+            if node.qmp.is_none() {
+                let qmp_path = machine
+                    .spec
+                    .qmp_socket()
+                    .ok_or_else(|| Error::Control("no QMP socket".into()))?;
+                node.qmp = Some(Qmp::connect(&qmp_path, Duration::from_secs(10))?);
+            }
             let remaining = timeout
                 .saturating_sub(at.elapsed())
                 .max(Duration::from_secs(1));
@@ -311,21 +327,25 @@ impl Cluster {
         }
     }
 
-    /// A clean reboot from inside the node, waited for until it is ready again.
+    /// A clean reboot from inside the node, waited for until it is ready again. QEMU
+    /// restarts the guest in place and keeps its sockets; the harness stays connected
+    /// through the reboot (a reconnect could lose the new boot's "ready") and waits for the
+    /// next boot's shell.
     pub fn reboot(&mut self, name: &str) -> Result<f64> {
         let node = self.node(name)?;
-        if let Some(control) = node.control.take() {
-            let _ = control.run("systemctl reboot --no-block", Duration::from_secs(10));
-        }
-        node.qmp = None;
-        // QEMU restarts the guest in place; the control socket stays, the guest's shell
-        // comes back with a new "ready".
-        if let Some(m) = node.machine.as_mut() {
-            let _ = m.console.wait_for(Duration::from_secs(120), &|l| {
+        let (Some(machine), Some(control)) = (node.machine.as_ref(), node.control.as_ref()) else {
+            return Err(Error::Control(format!(
+                "{name} is not running (boot or start it first)"
+            )));
+        };
+        let mark = machine.console.mark();
+        control.expect_new_boot();
+        let _ = control.run("systemctl reboot --no-block", Duration::from_secs(10));
+        let _ = machine
+            .console
+            .wait_for_after(mark, Duration::from_secs(120), &|l| {
                 l.contains("reboot: Restarting system")
             });
-            // The next start sees a running QEMU and reconnects.
-        }
         let ready = self.start(&[name.to_string()])?;
         Ok(ready.first().map_or(0.0, |r| r.1))
     }

@@ -51,18 +51,35 @@ impl Console {
         console
     }
 
-    /// Waits until a line satisfies `matches`, returning it.
+    /// Waits until a line satisfies `matches` (any line so far counts), returning it.
     pub fn wait_for(
         &self,
         timeout: Duration,
         matches: &dyn Fn(&str) -> bool,
     ) -> Result<String, WaitEnd> {
+        self.wait_for_after(0, timeout, matches)
+    }
+
+    /// How many lines have come so far: a mark for `wait_for_after`.
+    pub fn mark(&self) -> usize {
+        self.shared.0.lock().map(|l| l.lines.len()).unwrap_or(0)
+    }
+
+    /// `wait_for` that looks only at lines after `mark`: a second reboot of the same machine
+    /// must not be taken as done because the first one printed the same line.
+    pub fn wait_for_after(
+        &self,
+        mark: usize,
+        timeout: Duration,
+        matches: &dyn Fn(&str) -> bool,
+    ) -> Result<String, WaitEnd> {
         let deadline = Instant::now() + timeout;
         let (lock, cvar) = &*self.shared;
-        let mut seen = 0;
+        let mut seen = mark;
         let mut guard = lock.lock().map_err(|_| WaitEnd::Closed)?;
         loop {
-            if let Some(line) = guard.lines[seen..].iter().find(|l| matches(l)) {
+            let from = seen.min(guard.lines.len());
+            if let Some(line) = guard.lines[from..].iter().find(|l| matches(l)) {
                 return Ok(line.clone());
             }
             seen = guard.lines.len();
@@ -119,6 +136,29 @@ mod tests {
             Err(WaitEnd::Closed)
         ));
         assert_eq!(console.lines()[0], "[    1.0] booting");
+    }
+
+    #[test]
+    fn a_mark_hides_the_lines_before_it() {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let console = Console::spawn(reader, None);
+        writer.write_all(b"reboot: Restarting system\n").unwrap();
+        console
+            .wait_for(Duration::from_secs(5), &|l| l.contains("Restarting"))
+            .ok()
+            .unwrap();
+        let mark = console.mark();
+        assert_eq!(mark, 1);
+        let again = |c: &Console| {
+            c.wait_for_after(mark, Duration::from_millis(200), &|l| {
+                l.contains("Restarting")
+            })
+        };
+        assert!(matches!(again(&console), Err(WaitEnd::Timeout)));
+        writer.write_all(b"reboot: Restarting system\n").unwrap();
+        assert!(console
+            .wait_for_after(mark, Duration::from_secs(5), &|l| l.contains("Restarting"))
+            .is_ok());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! code, stdout and stderr. Independent of the node's network, so it works through partitions
 //! and link cuts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -26,6 +26,8 @@ pub struct Output {
 struct State {
     ready: bool,
     answers: HashMap<u64, Output>,
+    /// Requests `wait_ready` sent: any answer to one means the shell is there.
+    probes: HashSet<u64>,
     closed: bool,
 }
 
@@ -37,6 +39,9 @@ pub struct Control {
 
 /// The guest adds no more than this to a command's own timeout (start-up, base64).
 const MARGIN: Duration = Duration::from_secs(15);
+
+/// How long `wait_ready` waits for "ready" before asking the shell directly.
+const PROBE_EVERY: Duration = Duration::from_secs(15);
 
 impl Control {
     /// Connects to the socket QEMU listens on (waiting up to `patience` for it to appear).
@@ -56,7 +61,11 @@ impl Control {
                     if line.starts_with("piimage-control ready") {
                         state.ready = true;
                     } else if let Some((id, output)) = parse_answer(&line) {
-                        state.answers.insert(id, output);
+                        if state.probes.remove(&id) {
+                            state.ready = true;
+                        } else {
+                            state.answers.insert(id, output);
+                        }
                     }
                 }
                 cvar.notify_all();
@@ -74,31 +83,72 @@ impl Control {
         })
     }
 
-    /// Waits until the guest's control shell has said it is ready.
+    /// Waits until the guest's control shell has said it is ready, or has answered one of
+    /// the probes sent while waiting. The shell says "ready" once, when it opens its port, and
+    /// that line can be lost around a reconnect (QEMU writes it to a client that has gone
+    /// before it notices); a probe queued in the socket is answered whenever the shell reads.
     pub fn wait_ready(&self, timeout: Duration) -> bool {
-        self.wait(timeout, |s| s.ready.then_some(())).is_some()
+        self.wait_ready_probing(timeout, PROBE_EVERY)
+    }
+
+    fn wait_ready_probing(&self, timeout: Duration, every: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self
+                .wait(left.min(every), |s| s.ready.then_some(()))
+                .is_some()
+            {
+                return true;
+            }
+            if Instant::now() >= deadline || self.is_closed() || self.probe().is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// Forgets the shell's "ready": the node is about to reboot, and only the next boot's
+    /// shell may count as ready again.
+    pub fn expect_new_boot(&self) {
+        if let Ok(mut state) = self.shared.0.lock() {
+            state.ready = false;
+            state.probes.clear();
+        }
+    }
+
+    /// Sends `true` as a probe, without waiting for its answer.
+    fn probe(&self) -> Result<()> {
+        let id = self.next_id()?;
+        if let Ok(mut state) = self.shared.0.lock() {
+            state.probes.insert(id);
+        }
+        self.send(id, "true", Duration::from_secs(5))
+    }
+
+    fn next_id(&self) -> Result<u64> {
+        let mut next = self
+            .next_id
+            .lock()
+            .map_err(|_| Error::Control("poisoned".into()))?;
+        *next += 1;
+        Ok(*next)
+    }
+
+    fn send(&self, id: u64, command: &str, timeout: Duration) -> Result<()> {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(command);
+        let seconds = timeout.as_secs().max(1);
+        let mut w = self
+            .writer
+            .lock()
+            .map_err(|_| Error::Control("poisoned".into()))?;
+        writeln!(w, "{id} {seconds} {encoded}")
+            .map_err(|e| Error::Control(format!("sending the command: {e}")))
     }
 
     /// Runs `command` with bash on the node, killed after `timeout`.
     pub fn run(&self, command: &str, timeout: Duration) -> Result<Output> {
-        let id = {
-            let mut next = self
-                .next_id
-                .lock()
-                .map_err(|_| Error::Control("poisoned".into()))?;
-            *next += 1;
-            *next
-        };
-        let encoded = base64::engine::general_purpose::STANDARD.encode(command);
-        let seconds = timeout.as_secs().max(1);
-        {
-            let mut w = self
-                .writer
-                .lock()
-                .map_err(|_| Error::Control("poisoned".into()))?;
-            writeln!(w, "{id} {seconds} {encoded}")
-                .map_err(|e| Error::Control(format!("sending the command: {e}")))?;
-        }
+        let id = self.next_id()?;
+        self.send(id, command, timeout)?;
         match self.wait(timeout + MARGIN, |s| s.answers.remove(&id)) {
             Some(output) => Ok(output),
             None if self.is_closed() => Err(Error::Control(
@@ -137,7 +187,7 @@ impl Control {
 
 impl Drop for Control {
     /// Closes both ends, so the reader thread ends and QEMU (which serves one client at a
-    /// time) accepts the next connection, after a reboot say.
+    /// time) can accept the next connection.
     fn drop(&mut self) {
         if let Ok(w) = self.writer.lock() {
             let _ = w.shutdown(std::net::Shutdown::Both);
@@ -186,28 +236,36 @@ mod tests {
         assert!(parse_answer("piimage-result x").is_none());
     }
 
-    /// The guest script speaks the same protocol: run it against a socket pair, with a fake
-    /// port, and ask it things.
-    #[test]
-    fn the_guest_script_answers_the_host() {
-        let dir = tempfile::tempdir().unwrap();
-        let sock = dir.path().join("ctl");
+    /// The guest script, its port replaced by a socket pair, serving a `Control`.
+    fn guest_script_serving(
+        dir: &Path,
+        edit: impl Fn(String) -> String,
+    ) -> (Control, std::process::Child) {
+        let sock = dir.join("ctl");
         let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         // A socket cannot be opened by path: the script's port becomes its standard input.
         let script = include_str!("../guest/piimage-control")
             .replace("port=/dev/virtio-ports/piimage.control", "port=/dev/stdin")
             .replace("exec 3<>\"$port\" || exit 1", "exec 3<&0");
-        let script_path = dir.path().join("control.sh");
-        std::fs::write(&script_path, script).unwrap();
+        let script_path = dir.join("control.sh");
+        std::fs::write(&script_path, edit(script)).unwrap();
         let accept = std::thread::spawn(move || listener.accept().unwrap().0);
         let control = Control::connect(&sock, Duration::from_secs(5)).unwrap();
         let guest_end = accept.join().unwrap();
-        // The script opens its "port" read-write: give it the socket as stdin.
-        let mut guest = std::process::Command::new("bash")
+        let guest = std::process::Command::new("bash")
             .arg(&script_path)
             .stdin(std::os::fd::OwnedFd::from(guest_end))
             .spawn()
             .unwrap();
+        (control, guest)
+    }
+
+    /// The guest script speaks the same protocol: run it against a socket pair, with a fake
+    /// port, and ask it things.
+    #[test]
+    fn the_guest_script_answers_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let (control, mut guest) = guest_script_serving(dir.path(), |s| s);
         assert!(control.wait_ready(Duration::from_secs(10)));
         let out = control
             .run("echo out; echo err >&2; exit 3", Duration::from_secs(10))
@@ -222,6 +280,31 @@ mod tests {
         );
         let slow = control.run("sleep 30", Duration::from_secs(1)).unwrap();
         assert_eq!(slow.exit, 124, "timeout(1) reports 124");
+        let _ = guest.kill();
+        let _ = guest.wait();
+    }
+
+    /// A "ready" lost on the way (as around a reconnect) still ends in ready: the shell
+    /// answers a probe. After `expect_new_boot` the old ready no longer counts.
+    #[test]
+    fn a_lost_ready_is_made_up_for_by_a_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let (control, mut guest) = guest_script_serving(dir.path(), |s| {
+            let without = s.replace("printf 'piimage-control ready", ": printf 'lost");
+            assert_ne!(without, s, "the script says ready");
+            without
+        });
+        assert!(control
+            .wait(Duration::from_millis(500), |s| s.ready.then_some(()))
+            .is_none());
+        assert!(control.wait_ready_probing(Duration::from_secs(10), Duration::from_millis(100)));
+        control.expect_new_boot();
+        assert!(control
+            .wait(Duration::from_millis(300), |s| s.ready.then_some(()))
+            .is_none());
+        assert!(control.wait_ready_probing(Duration::from_secs(10), Duration::from_millis(100)));
+        let out = control.run("echo still", Duration::from_secs(10)).unwrap();
+        assert_eq!(out.stdout, "still\n");
         let _ = guest.kill();
         let _ = guest.wait();
     }
