@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -27,13 +26,7 @@ const SCENARIOS: [&str; 6] = [
 #[test]
 fn the_lab_scenarios_pass_and_their_broken_twins_fail_where_they_are_broken() {
     // The stack's images, from Debian arm64 packages (cached by their recipe's hash).
-    let images = repo().join("scenarios/inventories/images");
-    let built = Command::new("bash")
-        .arg(repo().join("fixtures/images/build.sh"))
-        .arg(&images)
-        .status()
-        .unwrap();
-    assert!(built.success(), "fixtures/images/build.sh failed");
+    common::lab_images();
 
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");

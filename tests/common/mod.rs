@@ -49,6 +49,21 @@ pub fn shared_cache() -> std::path::PathBuf {
         })
 }
 
+/// The lab stack's container images the scenario inventories carry
+/// (`scenarios/inventories/images/`), built from Debian arm64 packages by
+/// fixtures/images/build.sh, which rebuilds nothing while its recipe is unchanged.
+pub fn lab_images() -> std::path::PathBuf {
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let images = repo.join("scenarios/inventories/images");
+    let built = std::process::Command::new("bash")
+        .arg(repo.join("fixtures/images/build.sh"))
+        .arg(&images)
+        .status()
+        .unwrap();
+    assert!(built.success(), "fixtures/images/build.sh failed");
+    images
+}
+
 /// Replaces `path` in `text` with `name`, so snapshots do not depend on temp directories.
 pub fn redact(text: &str, path: &Path, name: &str) -> String {
     text.replace(&path.display().to_string(), name)
