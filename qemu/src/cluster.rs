@@ -341,11 +341,24 @@ impl Cluster {
         let mark = machine.console.mark();
         control.expect_new_boot();
         let _ = control.run("systemctl reboot --no-block", Duration::from_secs(10));
-        let _ = machine
+        // Only a restart that happened may be waited out: until then the old boot's shell
+        // could still answer the next boot's probes.
+        const RESTART_LIMIT: Duration = Duration::from_secs(120);
+        if machine
             .console
-            .wait_for_after(mark, Duration::from_secs(120), &|l| {
+            .wait_for_after(mark, RESTART_LIMIT, &|l| {
                 l.contains("reboot: Restarting system")
+            })
+            .is_err()
+        {
+            return Err(Error::Timeout {
+                seconds: RESTART_LIMIT.as_secs(),
+                waiting_for: format!(
+                    "{name} to restart (the kernel's \"reboot: Restarting system\")"
+                ),
+                tail: machine.console.tail(40),
             });
+        }
         let ready = self.start(&[name.to_string()])?;
         Ok(ready.first().map_or(0.0, |r| r.1))
     }
